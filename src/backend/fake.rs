@@ -1,0 +1,1 @@
+//! A scriptable in-memory backend for tests, the simulator and benchmarks.

@@ -1,0 +1,3 @@
+fn main() {
+    println!("signalbox: the engine is being built; see README.md");
+}
