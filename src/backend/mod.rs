@@ -192,3 +192,9 @@ impl fmt::Display for BackendKind {
 pub trait Backend: Send + Sync + 'static {
     fn chat(&self, request: ChatRequest) -> ChunkStream;
 }
+
+/// The backend for a configured model, by its kind.
+pub fn for_model(model: &crate::config::ModelConfig) -> std::sync::Arc<dyn Backend> {
+    let _ = model;
+    unimplemented!("backends under construction")
+}
