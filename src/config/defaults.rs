@@ -34,7 +34,10 @@ impl TimeoutConfig {
 
 impl Default for BulkheadConfig {
     fn default() -> Self {
-        BulkheadConfig { max_in_flight: 3, queue_capacity: 16 }
+        BulkheadConfig {
+            max_in_flight: 3,
+            queue_capacity: 16,
+        }
     }
 }
 
@@ -77,7 +80,11 @@ impl Default for ProxyConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".to_string(), file: None, log_content: false }
+        LogConfig {
+            level: "info".to_string(),
+            file: None,
+            log_content: false,
+        }
     }
 }
 
@@ -111,6 +118,17 @@ impl Config {
             routing: RoutingConfig::default(),
             proxy: ProxyConfig::default(),
             log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for FailureRateConfig {
+    /// Half of the last 20 calls, once there were at least 10.
+    fn default() -> Self {
+        FailureRateConfig {
+            window: 20,
+            min_calls: 10,
+            threshold: 0.5,
         }
     }
 }

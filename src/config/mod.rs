@@ -11,8 +11,24 @@ use url::Url;
 
 use crate::backend::BackendKind;
 
+mod builder;
 mod defaults;
+mod error;
+mod file;
+mod host;
+mod source;
+mod validate;
+
+pub use builder::{ConfigBuilder, ModelBuilder};
 pub use defaults::DEFAULT_OLLAMA_URL;
+pub use error::{ConfigError, ConfigErrors, Location};
+pub use host::{
+    OLLAMA_HOST_VAR, default_ollama_url, ollama_host_from, ollama_host_from_env, parse_ollama_host,
+};
+pub use source::{
+    CONFIG_ENV_VARS, LoadedConfig, Overrides, default_config_exists, default_config_path, load,
+    load_with_env,
+};
 
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq)]
