@@ -1,4 +1,4 @@
-//! The file format: which tables and keys exist, and how each becomes a typed setting.
+//! How each table and key of the file becomes a typed setting.
 //!
 //! A model's settings are looked up first in its own `[[model]]` table, then in
 //! `[defaults]`, then fall back to the built-in defaults.
@@ -9,72 +9,10 @@ use std::path::PathBuf;
 use toml::de::{DeTable, DeValue};
 use url::Url;
 
-use super::reader::{Found, Origin, Reader, Shape, Table};
+use super::reader::{Found, Origin, Reader, Table};
+use super::schema::ROOT;
 use crate::backend::BackendKind;
 use crate::config::*;
-
-use Shape::Value as V;
-
-const BULKHEAD: &[(&str, Shape)] = &[("max_in_flight", V), ("queue_capacity", V)];
-const FAILURE_RATE: &[(&str, Shape)] = &[("window", V), ("min_calls", V), ("threshold", V)];
-const BREAKER: &[(&str, Shape)] = &[
-    ("failure_threshold", V),
-    ("open_base", V),
-    ("open_max", V),
-    ("half_open_probes", V),
-    ("probe_timeout", V),
-    ("failure_rate", Shape::Table(FAILURE_RATE)),
-];
-const DEFAULTS: &[(&str, Shape)] = &[
-    ("backend", V),
-    ("url", V),
-    ("api_key_env", V),
-    ("timeout", V),
-    ("first_token_timeout", V),
-    ("stall_timeout", V),
-    ("connect_timeout", V),
-    ("keep_alive", V),
-    ("bulkhead", Shape::Table(BULKHEAD)),
-    ("breaker", Shape::Table(BREAKER)),
-    ("options", Shape::AnyTable),
-];
-const MODEL: &[(&str, Shape)] = &[
-    ("name", V),
-    ("server_model", V),
-    ("backend", V),
-    ("url", V),
-    ("api_key_env", V),
-    ("timeout", V),
-    ("first_token_timeout", V),
-    ("stall_timeout", V),
-    ("connect_timeout", V),
-    ("keep_alive", V),
-    ("bulkhead", Shape::Table(BULKHEAD)),
-    ("breaker", Shape::Table(BREAKER)),
-    ("options", Shape::AnyTable),
-];
-const ROUTING: &[(&str, Shape)] = &[
-    ("strategy", V),
-    ("warmup", V),
-    ("window", V),
-    ("probe_every", V),
-];
-const PROXY: &[(&str, Shape)] = &[
-    ("listen", V),
-    ("allow_remote", V),
-    ("token_env", V),
-    ("cors_origins", V),
-    ("max_body_bytes", V),
-    ("shutdown_grace", V),
-];
-const LOG: &[(&str, Shape)] = &[("level", V), ("file", V), ("content", V)];
-const ROOT: &[(&str, Shape)] = &[
-    ("routing", Shape::Table(ROUTING)),
-    ("defaults", Shape::Table(DEFAULTS)),
-    ("model", Shape::Tables(MODEL)),
-    ("proxy", Shape::Table(PROXY)),
-    ("log", Shape::Table(LOG)),
-];
 
 /// The Ollama address for models that name no `url`, and what set it.
 pub(crate) struct OllamaDefault {

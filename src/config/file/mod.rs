@@ -5,6 +5,7 @@
 
 mod document;
 mod reader;
+mod schema;
 mod write;
 
 use std::collections::HashMap;
