@@ -2,6 +2,14 @@
 //!
 //! Built in code with [`ConfigBuilder`] or loaded from TOML; `build()` validates
 //! everything at once and reports every problem.
+//!
+//! - [`Config::builder`]: the fluent builder; [`Config::default_for`]: the original system.
+//! - [`Config::load`], [`Config::from_toml_str`]: one file; [`load`]: every layer, built-in
+//!   defaults < file < environment < command-line [`Overrides`].
+//! - [`parse_ollama_host`], [`ollama_host_from_env`]: `OLLAMA_HOST` read as Ollama reads it.
+//! - [`ConfigErrors`]: every problem, each with its key and, from a file, its line.
+//!
+//! The file format and every key are described in `docs/configuration.md`.
 
 use std::net::SocketAddr;
 use std::time::Duration;

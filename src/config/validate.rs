@@ -70,14 +70,16 @@ fn validate_model(key: &str, model: &ModelConfig, problems: &mut Vec<ConfigError
     let t = &model.timeouts;
     let total = format!("{key}.timeout");
     positive(&total, t.total, problems);
+    positive(&format!("{key}.connect_timeout"), t.connect, problems);
+    // A connect limit past the total is harmless (the total fires first), and a short
+    // total with the default connect limit is common, so only these two are compared.
     for (name, limit) in [
         ("first_token_timeout", t.first_token),
         ("stall_timeout", t.stall),
-        ("connect_timeout", t.connect),
     ] {
         let limit_key = format!("{key}.{name}");
         // With a zero total, the limits derived from it are zero too: one problem is enough.
-        if t.total.is_zero() && limit.is_zero() && name != "connect_timeout" {
+        if t.total.is_zero() && limit.is_zero() {
             continue;
         }
         if positive(&limit_key, limit, problems) && !t.total.is_zero() && limit > t.total {

@@ -683,3 +683,195 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn every_remaining_rule_names_its_key_and_line() {
+    let m = "[[model]]\nname = \"a\"\n";
+    let cases: &[(&str, usize, &str, &str)] = &[
+        (
+            "[[model]]\nname = \"\"\n",
+            2,
+            "model[0].name",
+            "must not be empty",
+        ),
+        (
+            "[[model]]\nname = \"a\"\nserver_model = \"\"\n",
+            3,
+            "model[0].server_model",
+            "must not be empty",
+        ),
+        (
+            "[[model]]\nname = \"a\"\napi_key_env = \"KEY=abc\"\n",
+            3,
+            "model[0].api_key_env",
+            "not an environment variable name",
+        ),
+        (
+            "[[model]]\nname = \"a\"\ntimeout = \"10s\"\nfirst_token_timeout = \"15s\"\n",
+            4,
+            "model[0].first_token_timeout",
+            "could never fire",
+        ),
+        (
+            "[[model]]\nname = \"a\"\nstall_timeout = \"0s\"\n",
+            3,
+            "model[0].stall_timeout",
+            "must be more than zero",
+        ),
+        (
+            "[[model]]\nname = \"a\"\nconnect_timeout = \"0s\"\n",
+            3,
+            "model[0].connect_timeout",
+            "must be more than zero",
+        ),
+        (
+            "[[model]]\nname = \"a\"\n[model.breaker]\nhalf_open_probes = 0\n",
+            4,
+            "model[0].breaker.half_open_probes",
+            "at least 1",
+        ),
+        (
+            "[[model]]\nname = \"a\"\n[model.breaker]\nprobe_timeout = \"0s\"\n",
+            4,
+            "model[0].breaker.probe_timeout",
+            "more than zero",
+        ),
+        (
+            "[[model]]\nname = \"a\"\n[model.breaker]\nopen_max = \"5s\"\n",
+            4,
+            "model[0].breaker.open_max",
+            "shorter than open_base",
+        ),
+        (
+            "[[model]]\nname = \"a\"\n[model.breaker.failure_rate]\nwindow = 5\nmin_calls = 6\n",
+            5,
+            "model[0].breaker.failure_rate.min_calls",
+            "more than the window",
+        ),
+        (
+            "[[model]]\nname = \"a\"\n[model.breaker.failure_rate]\nwindow = 0\n",
+            4,
+            "model[0].breaker.failure_rate.window",
+            "at least 1",
+        ),
+        (
+            "[[model]]\nname = \"a\"\noptions = { when = 1979-05-27 }\n",
+            3,
+            "model[0].options.when",
+            "expected a string, number",
+        ),
+        (
+            "[routing]\nwindow = \"0s\"\n",
+            2,
+            "routing.window",
+            "more than zero",
+        ),
+        (
+            "[proxy]\ntoken_env = \"\"\n",
+            2,
+            "proxy.token_env",
+            "not an environment variable name",
+        ),
+        (
+            "[proxy]\ncors_origins = [\"*\", \"localhost:3000\"]\n",
+            2,
+            "proxy.cors_origins[1]",
+            "is not an origin",
+        ),
+        (
+            "[proxy]\ncors_origins = \"*\"\n",
+            2,
+            "proxy.cors_origins",
+            "expected an array of strings",
+        ),
+        ("[log]\nfile = \"\"\n", 2, "log.file", "must not be empty"),
+        ("[log]\nlevel = \"\"\n", 2, "log.level", "must not be empty"),
+        (
+            "[defaults]\nname = \"x\"\n",
+            2,
+            "defaults.name",
+            "unknown key \"name\"",
+        ),
+    ];
+    for (text, line, key, needle) in cases {
+        let text = if text.contains("[[model]]") {
+            text.to_string()
+        } else {
+            format!("{text}{m}")
+        };
+        assert_one(&text, *line, key, needle);
+    }
+}
+
+#[test]
+fn environment_overrides_ignore_empty_values() {
+    let overrides = Overrides::from_env_with(|name| match name {
+        "SIGNALBOX_STRATEGY" => Some("round-robin".into()),
+        "SIGNALBOX_LISTEN" => Some("  ".into()),
+        _ => None,
+    });
+    assert_eq!(overrides.strategy.as_deref(), Some("round-robin"));
+    assert_eq!(overrides.listen, None);
+}
+
+mod round_trip {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// From a millisecond (shorter than the default connect limit) to about three hours.
+    fn duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![(1u64..3_000), (1u64..10_000_000)].prop_map(Duration::from_millis)
+    }
+
+    fn model(index: usize) -> impl Strategy<Value = ModelConfig> {
+        (
+            duration(),
+            1usize..64,
+            0usize..1000,
+            1u32..10,
+            duration(),
+            1u32..5,
+            prop::option::of(0.01f64..=1.0),
+        )
+            .prop_map(
+                move |(total, in_flight, queue, threshold, open, probes, rate)| {
+                    let mut model = ModelConfig::ollama(format!("m{index}"), local(), total);
+                    model.bulkhead = BulkheadConfig {
+                        max_in_flight: in_flight,
+                        queue_capacity: queue,
+                    };
+                    model.breaker.failure_threshold = threshold;
+                    model.breaker.open_base = open;
+                    model.breaker.open_max = open * 4;
+                    model.breaker.half_open_probes = probes;
+                    model.breaker.failure_rate = rate.map(|threshold| FailureRateConfig {
+                        window: 30,
+                        min_calls: 10,
+                        threshold,
+                    });
+                    model
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn any_valid_configuration_writes_and_reads_back_equal(
+            models in (1usize..4).prop_flat_map(|n| (0..n).map(model).collect::<Vec<_>>()),
+            warmup in 0u32..100,
+            window in duration(),
+            round_robin: bool,
+        ) {
+            let mut config = Config::default_for(local());
+            config.models = models;
+            config.routing.warmup = warmup;
+            config.routing.window = window;
+            if round_robin {
+                config.routing.strategy = StrategyKind::RoundRobin;
+            }
+            let written = config.to_toml_string();
+            prop_assert_eq!(load(&written), Ok(config), "{}", written);
+        }
+    }
+}
