@@ -375,4 +375,25 @@ mod tests {
         );
         assert!(text.contains("choose one of: p95, round-robin"), "{text}");
     }
+
+    #[test]
+    fn an_unusable_ollama_host_is_reported_once_by_name() {
+        let dir = temp_dir("badhost");
+        let env = env(&[
+            ("XDG_CONFIG_HOME", dir.to_str().unwrap()),
+            ("OLLAMA_HOST", "https://gpu-box"),
+        ]);
+        let result = load_with_env(None, &Overrides::default(), &env);
+        if cfg!(feature = "tls") {
+            assert!(result.is_ok());
+        } else {
+            let errors = result.unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors}");
+            assert_eq!(errors.problems()[0].key, "OLLAMA_HOST");
+            assert!(
+                errors.to_string().contains("rebuild with --features tls"),
+                "{errors}"
+            );
+        }
+    }
 }

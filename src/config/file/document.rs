@@ -184,6 +184,19 @@ fn read_models(
     ollama: &OllamaDefault,
 ) -> Vec<ModelConfig> {
     let defaults = sub(root, "defaults");
+
+    // Problems in [defaults] are reported once, even when every model overrides them.
+    if let Some(table) = defaults.first() {
+        let mut scratch = Reader::new(&r.source, r.text);
+        read_model(
+            &mut scratch,
+            std::slice::from_ref(table),
+            "defaults",
+            ollama,
+        );
+        r.problems.append(&mut scratch.problems);
+    }
+
     let Some(list) = root.entries.get("model") else {
         return Vec::new();
     };
@@ -197,18 +210,6 @@ fn read_models(
     let Some(items) = list.get_ref().as_array() else {
         return Vec::new();
     };
-
-    // Problems in [defaults] are reported once, even when every model overrides them.
-    if let Some(table) = defaults.first() {
-        let mut scratch = Reader::new(&r.source, r.text);
-        read_model(
-            &mut scratch,
-            std::slice::from_ref(table),
-            "defaults",
-            ollama,
-        );
-        r.problems.append(&mut scratch.problems);
-    }
 
     let mut models = Vec::new();
     for (index, item) in items.iter().enumerate() {

@@ -875,3 +875,14 @@ mod round_trip {
         }
     }
 }
+
+#[test]
+fn problems_in_defaults_are_reported_even_without_models() {
+    assert_eq!(
+        problems("[defaults]\ntimeout = \"soon\"\n"),
+        [
+            "2: defaults.timeout: \"soon\" is not a duration (expected number at 0); write e.g. \"20s\", \"1m30s\" or \"500ms\"",
+            "0: model: no models are configured; add at least one [[model]] table with a name",
+        ]
+    );
+}
