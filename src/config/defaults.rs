@@ -34,10 +34,7 @@ impl TimeoutConfig {
 
 impl Default for BulkheadConfig {
     fn default() -> Self {
-        BulkheadConfig {
-            max_in_flight: 3,
-            queue_capacity: 16,
-        }
+        BulkheadConfig { max_in_flight: 3, queue_capacity: 16 }
     }
 }
 
@@ -80,11 +77,7 @@ impl Default for ProxyConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            level: "info".to_string(),
-            file: None,
-            log_content: false,
-        }
+        LogConfig { level: "info".to_string(), file: None, log_content: false }
     }
 }
 
@@ -125,10 +118,6 @@ impl Config {
 impl Default for FailureRateConfig {
     /// Half of the last 20 calls, once there were at least 10.
     fn default() -> Self {
-        FailureRateConfig {
-            window: 20,
-            min_calls: 10,
-            threshold: 0.5,
-        }
+        FailureRateConfig { window: 20, min_calls: 10, threshold: 0.5 }
     }
 }
