@@ -29,9 +29,13 @@ pub(super) enum PermitKind {
 
 enum Phase {
     Closed,
-    Open { until: Instant },
+    Open {
+        until: Instant,
+    },
     /// The probes in flight, each with the moment it counts as failed.
-    HalfOpen { probes: Vec<Probe> },
+    HalfOpen {
+        probes: Vec<Probe>,
+    },
 }
 
 struct Probe {
@@ -105,7 +109,10 @@ impl Core {
             Phase::HalfOpen { probes } if probes.len() < self.settings.half_open_probes => {
                 let id = self.next_probe_id;
                 self.next_probe_id += 1;
-                probes.push(Probe { id, deadline: now + self.settings.probe_timeout });
+                probes.push(Probe {
+                    id,
+                    deadline: now + self.settings.probe_timeout,
+                });
                 Ok(PermitKind::Probe { generation, id })
             }
             Phase::HalfOpen { probes } => {
@@ -149,12 +156,16 @@ impl Core {
                 let base = self.settings.open_base;
                 if self.consecutive_failures >= self.settings.failure_threshold {
                     let n = self.consecutive_failures;
-                    self.open(now, base, format!("{n} consecutive failures; last: {reason}"), out);
+                    self.open(
+                        now,
+                        base,
+                        format!("{n} consecutive failures; last: {reason}"),
+                        out,
+                    );
                 } else if let Some((failed, calls)) = rate {
                     let pct = failed * 100 / calls;
-                    let why = format!(
-                        "failure rate {pct} % over the last {calls} calls; last: {reason}"
-                    );
+                    let why =
+                        format!("failure rate {pct} % over the last {calls} calls; last: {reason}");
                     self.open(now, base, why, out);
                 }
             }
@@ -236,12 +247,18 @@ impl Core {
                     });
                 }
                 Phase::HalfOpen { probes } => {
-                    let Some(expired) = probes.iter().map(|p| p.deadline).filter(|d| *d <= now).min()
+                    let Some(expired) = probes
+                        .iter()
+                        .map(|p| p.deadline)
+                        .filter(|d| *d <= now)
+                        .min()
                     else {
                         return;
                     };
-                    let why =
-                        format!("probe unfinished after {}", fmt_secs(self.settings.probe_timeout));
+                    let why = format!(
+                        "probe unfinished after {}",
+                        fmt_secs(self.settings.probe_timeout)
+                    );
                     let period = self.backed_off();
                     self.consecutive_failures = self.consecutive_failures.saturating_add(1);
                     self.open(expired, period, why, out);
@@ -278,13 +295,23 @@ impl Core {
         if let Some(recent) = &mut self.recent {
             recent.clear();
         }
-        out.push(Transition { from, to: BreakerState::Open, reason, open_for: Some(period) });
+        out.push(Transition {
+            from,
+            to: BreakerState::Open,
+            reason,
+            open_for: Some(period),
+        });
     }
 
     fn close(&mut self, reason: String, out: &mut Vec<Transition>) {
         let from = self.state();
         self.clear();
-        out.push(Transition { from, to: BreakerState::Closed, reason, open_for: None });
+        out.push(Transition {
+            from,
+            to: BreakerState::Closed,
+            reason,
+            open_for: None,
+        });
     }
 
     /// Closed, with counts and backoff cleared and every permit out made stale.

@@ -54,7 +54,9 @@ impl Breaker {
     /// an `open_max` below `open_base` acts as `open_base`.
     pub fn new(model: ModelName, config: BreakerConfig, bus: EventBus) -> Breaker {
         let core = Mutex::new(Core::new(config));
-        Breaker { shared: Arc::new(Shared { model, bus, core }) }
+        Breaker {
+            shared: Arc::new(Shared { model, bus, core }),
+        }
     }
 
     /// Admission.
@@ -63,8 +65,13 @@ impl Breaker {
     /// with the time left in the open period; or half-open with every probe slot taken, with
     /// the time by which a slot frees at the latest (the earliest probe's `probe_timeout`).
     pub fn try_acquire(&self) -> Result<BreakerPermit, Duration> {
-        let kind = self.shared.apply(|core, now, out| core.try_acquire(now, out))?;
-        Ok(BreakerPermit { shared: Some(Arc::clone(&self.shared)), kind })
+        let kind = self
+            .shared
+            .apply(|core, now, out| core.try_acquire(now, out))?;
+        Ok(BreakerPermit {
+            shared: Some(Arc::clone(&self.shared)),
+            kind,
+        })
     }
 
     /// Open now ("tripped by hand") for the current open period, with a fresh deadline;
@@ -91,11 +98,19 @@ impl Breaker {
     pub fn model(&self) -> &ModelName {
         &self.shared.model
     }
+
+    /// Probes in flight now.
+    #[cfg(test)]
+    fn probes_in_flight(&self) -> usize {
+        self.shared.lock().probes_in_flight()
+    }
 }
 
 impl std::fmt::Debug for Breaker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Breaker").field("model", &self.shared.model).finish_non_exhaustive()
+        f.debug_struct("Breaker")
+            .field("model", &self.shared.model)
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,7 +153,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Core> {
         // A panic while holding this lock can only come from a bug in `Core`, whose state is
         // kept consistent at every step; carrying on with it beats wedging every request.
-        self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.core
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -193,6 +210,8 @@ impl Drop for BreakerPermit {
 
 impl std::fmt::Debug for BreakerPermit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BreakerPermit").field("kind", &self.kind).finish_non_exhaustive()
+        f.debug_struct("BreakerPermit")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }

@@ -32,7 +32,9 @@ pub struct Bulkhead {
 
 /// The bulkhead and its queue are full.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bulkhead full ({in_flight} in flight, {queued} queued); wait for a request to finish or raise the model's bulkhead size")]
+#[error(
+    "bulkhead full ({in_flight} in flight, {queued} queued); wait for a request to finish or raise the model's bulkhead size"
+)]
 pub struct BulkheadFull {
     pub in_flight: usize,
     pub queued: usize,
@@ -64,7 +66,11 @@ impl Bulkhead {
     /// `max_in_flight` of 0 acts as 1, so that requests are never parked for good (the
     /// configuration's validation reports it to the user).
     pub fn new(config: BulkheadConfig) -> Bulkhead {
-        let state = State { in_flight: 0, queues: Default::default(), next_waiter: 0 };
+        let state = State {
+            in_flight: 0,
+            queues: Default::default(),
+            next_waiter: 0,
+        };
         Bulkhead {
             shared: Arc::new(Shared {
                 max_in_flight: config.max_in_flight.max(1),
@@ -94,7 +100,10 @@ impl Bulkhead {
                 return Ok(self.permit());
             }
             if state.queued() >= self.shared.queue_capacity {
-                return Err(BulkheadFull { in_flight: state.in_flight, queued: state.queued() });
+                return Err(BulkheadFull {
+                    in_flight: state.in_flight,
+                    queued: state.queued(),
+                });
             }
             let (tx, rx) = oneshot::channel();
             let id = state.next_waiter;
@@ -105,7 +114,12 @@ impl Bulkhead {
             (id, rx, ahead)
         };
         // From here on, dropping `waiting` takes the waiter out again.
-        let waiting = Waiting { shared: &self.shared, class: class(priority), id, grant: Some(grant) };
+        let waiting = Waiting {
+            shared: &self.shared,
+            class: class(priority),
+            id,
+            grant: Some(grant),
+        };
         on_queued(position);
         waiting.await
     }
@@ -138,7 +152,9 @@ impl Bulkhead {
     }
 
     fn permit(&self) -> BulkheadPermit {
-        BulkheadPermit { shared: Arc::clone(&self.shared) }
+        BulkheadPermit {
+            shared: Arc::clone(&self.shared),
+        }
     }
 }
 
@@ -165,7 +181,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding this lock (no user code runs under it); should that
         // ever change, the counts are still whole, so carry on rather than wedge every caller.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -227,7 +245,9 @@ impl Future for Waiting<'_> {
             Poll::Ready(result) => {
                 self.grant = None;
                 Poll::Ready(match result {
-                    Ok(()) => Ok(BulkheadPermit { shared: Arc::clone(self.shared) }),
+                    Ok(()) => Ok(BulkheadPermit {
+                        shared: Arc::clone(self.shared),
+                    }),
                     // The sender is dropped only after sending or by our own removal, neither
                     // of which leaves us here; answer as a full bulkhead rather than panic.
                     Err(_) => Err(self.full_now()),
@@ -240,13 +260,18 @@ impl Future for Waiting<'_> {
 impl Waiting<'_> {
     fn full_now(&self) -> BulkheadFull {
         let state = self.shared.lock();
-        BulkheadFull { in_flight: state.in_flight, queued: state.queued() }
+        BulkheadFull {
+            in_flight: state.in_flight,
+            queued: state.queued(),
+        }
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        let Some(mut grant) = self.grant.take() else { return };
+        let Some(mut grant) = self.grant.take() else {
+            return;
+        };
         let mut state = self.shared.lock();
         let queue = &mut state.queues[self.class];
         if let Some(at) = queue.iter().position(|w| w.id == self.id) {
