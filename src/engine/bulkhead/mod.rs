@@ -7,9 +7,9 @@
 //! out, the caller went away) removes the waiter, and a slot handed to it in the same instant
 //! passes on to the next waiter, so no slot is ever lost.
 //!
-//! Limitation: a full queue rejects interactive and background requests alike; a burst of
-//! background work can fill it and turn away the person at the keyboard. Evicting the newest
-//! background waiter in favour of an interactive arrival would fix it.
+//! When the queue is full, an interactive arrival takes the place of the newest background
+//! waiter, which is turned away with [`BulkheadFull`]; so a burst of background work cannot
+//! lock out the person at the keyboard.
 
 #[cfg(test)]
 mod tests;
@@ -57,8 +57,15 @@ struct State {
 
 struct Waiter {
     id: u64,
-    /// Sending on it hands the waiter a slot.
-    grant: oneshot::Sender<()>,
+    grant: oneshot::Sender<Grant>,
+}
+
+/// What a waiter is sent.
+enum Grant {
+    /// A slot, now counted in `in_flight`.
+    Slot,
+    /// Turned away to make room for an interactive arrival.
+    Evicted(BulkheadFull),
 }
 
 impl Bulkhead {
@@ -82,9 +89,11 @@ impl Bulkhead {
 
     /// Take a slot, waiting in the queue if all are busy.
     ///
-    /// Returns `Err(BulkheadFull)` at once when the queue is full. `on_queued(position)` is
-    /// called once, synchronously and before waiting, if the caller must wait; `position` is
-    /// 1 for the next to be served (interactive waiters count ahead of background ones).
+    /// Returns `Err(BulkheadFull)` at once when the queue is full, except that an interactive
+    /// caller facing a full queue takes the place of the newest background waiter, whose
+    /// `acquire` then returns `Err(BulkheadFull)`. `on_queued(position)` is called once,
+    /// synchronously and before waiting, if the caller must wait; `position` is 1 for the
+    /// next to be served (interactive waiters count ahead of background ones).
     ///
     /// Cancel-safe: dropping the future while it waits leaves no trace in the queue, and a
     /// slot handed to it at that instant goes on to the next waiter.
@@ -99,7 +108,9 @@ impl Bulkhead {
                 state.in_flight += 1;
                 return Ok(self.permit());
             }
-            if state.queued() >= self.shared.queue_capacity {
+            if state.queued() >= self.shared.queue_capacity
+                && !(priority == Priority::Interactive && state.evict_newest_background())
+            {
                 return Err(BulkheadFull {
                     in_flight: state.in_flight,
                     queued: state.queued(),
@@ -197,11 +208,26 @@ impl State {
         while let Some(waiter) = self.queues.iter_mut().find_map(VecDeque::pop_front) {
             // A waiter's receiver lives as long as its queue entry (its drop removes the entry
             // under this lock first), so this send succeeds; should it not, try the next one.
-            if waiter.grant.send(()).is_ok() {
+            if waiter.grant.send(Grant::Slot).is_ok() {
                 return;
             }
         }
         self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Turn away the newest background waiter to make room; false when there is none.
+    fn evict_newest_background(&mut self) -> bool {
+        let Some(evicted) = self.queues[class(Priority::Background)].pop_back() else {
+            return false;
+        };
+        // The queue it was counted in was full, so report it as such.
+        let full = BulkheadFull {
+            in_flight: self.in_flight,
+            queued: self.queued() + 1,
+        };
+        // A failed send means the waiter is already gone; either way its place is free.
+        let _ = evicted.grant.send(Grant::Evicted(full));
+        true
     }
 }
 
@@ -229,7 +255,7 @@ struct Waiting<'a> {
     class: usize,
     id: u64,
     /// `None` once the slot has been taken as a permit.
-    grant: Option<oneshot::Receiver<()>>,
+    grant: Option<oneshot::Receiver<Grant>>,
 }
 
 impl Future for Waiting<'_> {
@@ -245,7 +271,8 @@ impl Future for Waiting<'_> {
             Poll::Ready(result) => {
                 self.grant = None;
                 Poll::Ready(match result {
-                    Ok(()) => Ok(BulkheadPermit {
+                    Ok(Grant::Evicted(full)) => Err(full),
+                    Ok(Grant::Slot) => Ok(BulkheadPermit {
                         shared: Arc::clone(self.shared),
                     }),
                     // The sender is dropped only after sending or by our own removal, neither
@@ -277,7 +304,7 @@ impl Drop for Waiting<'_> {
         if let Some(at) = queue.iter().position(|w| w.id == self.id) {
             // Still waiting: leave without trace.
             queue.remove(at);
-        } else if grant.try_recv().is_ok() {
+        } else if let Ok(Grant::Slot) = grant.try_recv() {
             // Handed a slot in the same instant it gave up: pass the slot on.
             state.release();
         }

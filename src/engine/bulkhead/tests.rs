@@ -78,10 +78,56 @@ async fn a_full_queue_rejects_at_once() {
     let b = bulkhead(1, 2);
     let _held = b.try_acquire().expect("free slot");
     let (_first, _) = queue_up(&b, Priority::Interactive);
-    let (_second, _) = queue_up(&b, Priority::Background);
+    let (_second, _) = queue_up(&b, Priority::Interactive);
 
-    let mut third = Box::pin(b.acquire(Priority::Interactive, |_| panic!("must not queue")));
-    match poll_once(third.as_mut()) {
+    for priority in [Priority::Interactive, Priority::Background] {
+        let mut refused = Box::pin(b.acquire(priority, |_| panic!("must not queue")));
+        match poll_once(refused.as_mut()) {
+            Poll::Ready(Err(full)) => assert_eq!(
+                full,
+                BulkheadFull {
+                    in_flight: 1,
+                    queued: 2
+                }
+            ),
+            other => panic!(
+                "expected an immediate rejection, got {:?}",
+                other.map(|r| r.is_ok())
+            ),
+        }
+    }
+    assert_eq!(b.queued(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_arrival_is_refused_by_a_full_queue_even_of_background_waiters() {
+    let b = bulkhead(1, 1);
+    let _held = b.try_acquire().expect("free slot");
+    let (_waiting, _) = queue_up(&b, Priority::Background);
+    let refused = b
+        .acquire(Priority::Background, |_| panic!("must not queue"))
+        .await;
+    assert_eq!(
+        refused.unwrap_err(),
+        BulkheadFull {
+            in_flight: 1,
+            queued: 1
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interactive_arrival_takes_the_place_of_the_newest_background_waiter() {
+    let b = bulkhead(1, 2);
+    let held = b.try_acquire().expect("free slot");
+    let (mut older, _) = queue_up(&b, Priority::Background);
+    let (mut newer, _) = queue_up(&b, Priority::Background);
+
+    let (mut person, position) = queue_up(&b, Priority::Interactive);
+
+    assert_eq!(position, 1, "served first");
+    assert_eq!(b.queued(), 2);
+    match poll_once(newer.as_mut()) {
         Poll::Ready(Err(full)) => assert_eq!(
             full,
             BulkheadFull {
@@ -90,11 +136,17 @@ async fn a_full_queue_rejects_at_once() {
             }
         ),
         other => panic!(
-            "expected an immediate rejection, got {:?}",
-            other.map(|r| r.is_ok())
+            "the newest background waiter should be turned away: {:?}",
+            other.is_ready()
         ),
     }
-    assert_eq!(b.queued(), 2);
+    assert!(
+        poll_once(older.as_mut()).is_pending(),
+        "the older one keeps its place"
+    );
+    drop(held);
+    let _slot = granted(&mut person).expect("the interactive waiter is served first");
+    assert!(granted(&mut older).is_none());
 }
 
 #[tokio::test(start_paused = true)]
@@ -275,6 +327,8 @@ struct Model {
     in_flight: usize,
     queues: [VecDeque<u64>; 2],
     granted: Vec<u64>,
+    /// Background waiters turned away for an interactive arrival, not yet woken.
+    evicted: Vec<u64>,
 }
 
 impl Model {
@@ -304,6 +358,8 @@ fn random_operations(seed: u64, steps: usize) {
     let mut pending: Vec<(u64, Acquire<'_>)> = Vec::new();
     let mut held: Vec<BulkheadPermit> = Vec::new();
     let mut arrivals = 0u64;
+    // How often the rare paths ran, so that the test shows it covered them.
+    let (mut evictions, mut grants_given_up) = (0, 0);
 
     for step in 0..steps {
         match rng.random_range(0..6) {
@@ -327,6 +383,11 @@ fn random_operations(seed: u64, steps: usize) {
                             !model.free_slot() && model.queued() == Model::QUEUE,
                             "step {step}"
                         );
+                        let no_background = model.queues[1].is_empty();
+                        assert!(
+                            priority == Priority::Background || no_background,
+                            "step {step}"
+                        );
                         assert_eq!(
                             full,
                             BulkheadFull {
@@ -336,10 +397,15 @@ fn random_operations(seed: u64, steps: usize) {
                         );
                     }
                     Poll::Pending => {
-                        assert!(
-                            !model.free_slot() && model.queued() < Model::QUEUE,
-                            "step {step}"
-                        );
+                        assert!(!model.free_slot(), "step {step}");
+                        if model.queued() == Model::QUEUE {
+                            assert_eq!(priority, Priority::Interactive, "step {step}");
+                            let evicted = model.queues[1].pop_back();
+                            model
+                                .evicted
+                                .push(evicted.expect("a background waiter to evict"));
+                            evictions += 1;
+                        }
                         model.queues[class(priority)].push_back(id);
                         pending.push((id, waiter));
                     }
@@ -352,10 +418,13 @@ fn random_operations(seed: u64, steps: usize) {
             3 if !pending.is_empty() => {
                 let (id, waiter) = pending.remove(rng.random_range(0..pending.len()));
                 drop(waiter);
-                if let Some(at) = model.granted.iter().position(|g| *g == id) {
+                if let Some(at) = model.evicted.iter().position(|e| *e == id) {
+                    model.evicted.remove(at);
+                } else if let Some(at) = model.granted.iter().position(|g| *g == id) {
                     // Handed a slot it never took: the slot passes on.
                     model.granted.remove(at);
                     model.release();
+                    grants_given_up += 1;
                 } else {
                     for queue in &mut model.queues {
                         queue.retain(|q| *q != id);
@@ -371,22 +440,26 @@ fn random_operations(seed: u64, steps: usize) {
                 }
             }
             _ => {
-                // Wake every waiter: exactly those handed a slot take it.
-                let mut woke = Vec::new();
-                let mut still = Vec::new();
+                // Wake every waiter: exactly those handed a slot take it, and exactly those
+                // turned away hear so.
+                let (mut woke, mut refused, mut still) = (Vec::new(), Vec::new(), Vec::new());
                 for (id, mut waiter) in pending.drain(..) {
-                    match granted(&mut waiter) {
-                        Some(permit) => {
+                    match poll_once(waiter.as_mut()) {
+                        Poll::Ready(Ok(permit)) => {
                             woke.push(id);
                             held.push(permit);
                         }
-                        None => still.push((id, waiter)),
+                        Poll::Ready(Err(_)) => refused.push(id),
+                        Poll::Pending => still.push((id, waiter)),
                     }
                 }
                 pending = still;
                 model.granted.sort_unstable();
+                model.evicted.sort_unstable();
                 assert_eq!(woke, model.granted, "step {step}");
+                assert_eq!(refused, model.evicted, "step {step}");
                 model.granted.clear();
+                model.evicted.clear();
             }
         }
         assert_eq!(b.in_flight(), model.in_flight, "step {step}");
@@ -397,6 +470,10 @@ fn random_operations(seed: u64, steps: usize) {
         );
     }
 
+    assert!(
+        evictions > 0 && grants_given_up > 0,
+        "seed {seed}: {evictions}, {grants_given_up}"
+    );
     drop(pending);
     drop(held);
     assert_eq!((b.in_flight(), b.queued()), (0, 0), "seed {seed}");
