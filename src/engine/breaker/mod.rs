@@ -6,8 +6,13 @@
 //! which starts at `open_base`, doubles on each failed recovery up to `open_max`, and goes
 //! back to the base after a clean close. Once the period is over the next admission finds it
 //! HALF_OPEN: exactly `half_open_probes` probes are admitted and the rest rejected. The first
-//! probe that succeeds closes it; a probe that fails, or has not finished after
-//! `probe_timeout`, opens it again with the doubled period.
+//! probe that succeeds closes it, and the reports of any other probes still in flight are
+//! then ignored: a model that has answered is serving, and waiting on more probes would only
+//! turn requests away. A probe that fails, or has not finished after `probe_timeout`, opens
+//! it again with the doubled period. A probe whose caller cancels gives its slot back.
+//!
+//! What counts as a failure is the caller's decision: report only what says the model cannot
+//! serve, and drop the permit for a cancel.
 //!
 //! Time-driven transitions happen lazily, when someone asks (admission, view, state), and
 //! are dated to the moment they became due, as if a timer had fired: a probe that hung
@@ -34,8 +39,9 @@ use crate::events::{Event, EventBus, ModelName};
 
 use self::machine::{Core, PermitKind, Transition};
 
-/// One model's circuit breaker. Cheap to share: `Send + Sync`, every method takes `&self`
-/// and holds an internal lock only for a few instructions (never across an await).
+/// One model's circuit breaker. `Send + Sync`; clones share one breaker. Every method takes
+/// `&self` and holds an internal lock only for a few instructions (never across an await).
+#[derive(Clone)]
 pub struct Breaker {
     shared: Arc<Shared>,
 }

@@ -78,3 +78,10 @@ async fn fail_recovery(b: &Breaker, period: Duration) {
     assert!(probe.is_probe());
     probe.failure("timed out");
 }
+
+#[test]
+fn breaker_and_permits_can_be_shared_and_moved_across_tasks() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Breaker>();
+    shareable::<BreakerPermit>();
+}

@@ -305,3 +305,13 @@ async fn a_waiter_is_woken_when_a_slot_frees() {
     assert!(waiting.await.expect("task"));
     assert_eq!(b.in_flight(), 0);
 }
+
+#[test]
+fn bulkhead_permits_and_waiting_can_cross_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    fn sendable<T: Send>(_: &T) {}
+    shareable::<Bulkhead>();
+    shareable::<BulkheadPermit>();
+    let b = bulkhead(1, 1);
+    sendable(&b.acquire(Priority::Background, |_| {}));
+}
