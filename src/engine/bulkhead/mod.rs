@@ -25,7 +25,9 @@ use tokio::sync::oneshot;
 use crate::config::BulkheadConfig;
 use crate::engine::Priority;
 
-/// One model's concurrency limit and waiting room. `Send + Sync`; every method takes `&self`.
+/// One model's concurrency limit and waiting room. `Send + Sync`; clones share one bulkhead;
+/// every method takes `&self`.
+#[derive(Clone)]
 pub struct Bulkhead {
     shared: Arc<Shared>,
 }
