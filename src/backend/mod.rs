@@ -7,6 +7,11 @@
 
 pub mod decode;
 pub mod fake;
+mod http;
+pub mod ollama;
+
+pub use http::BuildError;
+pub use ollama::OllamaBackend;
 
 use std::fmt;
 use std::pin::Pin;
@@ -204,7 +209,14 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 /// The backend for a configured model, by its kind.
-pub fn for_model(model: &crate::config::ModelConfig) -> std::sync::Arc<dyn Backend> {
-    let _ = model;
-    unimplemented!("backends under construction")
+///
+/// Fails when the HTTP client cannot be set up, the base URL cannot carry an API path, or
+/// the configured API key variable is not set.
+pub fn for_model(
+    model: &crate::config::ModelConfig,
+) -> Result<std::sync::Arc<dyn Backend>, BuildError> {
+    Ok(match model.backend {
+        BackendKind::Ollama => std::sync::Arc::new(OllamaBackend::new(model)?),
+        BackendKind::OpenAi => unimplemented!("openai backend under construction"),
+    })
 }
