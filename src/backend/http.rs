@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{FutureExt, Stream, StreamExt, stream};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use url::Url;
 
 use super::{BackendError, Chunk, ChunkStream, TimeoutKind};
@@ -25,9 +26,38 @@ pub enum BuildError {
         "model {model}: environment variable {var} (api_key_env) is not set; export it or remove api_key_env"
     )]
     MissingApiKey { model: String, var: String },
+    /// The API key holds characters an HTTP header cannot carry.
+    #[error(
+        "model {model}: the API key in {var} is not a valid header value; check for stray spaces or newlines"
+    )]
+    BadApiKey { model: String, var: String },
     /// The base URL cannot carry an API path (for example `mailto:`).
     #[error("model {model}: base URL {url} cannot be used for HTTP requests")]
     BadUrl { model: String, url: String },
+}
+
+/// The `Authorization: Bearer` value for a model whose configuration names an API key
+/// variable, read from the environment now. The value is marked sensitive, so the HTTP
+/// stack never prints it.
+pub(crate) fn bearer_from_env(
+    model: &crate::config::ModelConfig,
+) -> Result<Option<HeaderValue>, BuildError> {
+    let Some(var) = &model.api_key_env else {
+        return Ok(None);
+    };
+    let missing = || BuildError::MissingApiKey {
+        model: model.name.clone(),
+        var: var.clone(),
+    };
+    let key = std::env::var(var).map_err(|_| missing())?;
+    let mut value = HeaderValue::try_from(format!("Bearer {}", key.trim())).map_err(|_| {
+        BuildError::BadApiKey {
+            model: model.name.clone(),
+            var: var.clone(),
+        }
+    })?;
+    value.set_sensitive(true);
+    Ok(Some(value))
 }
 
 /// An HTTP client for one backend: a connect limit and nothing else, because the engine
@@ -38,8 +68,14 @@ pub(crate) fn client(
     model: &str,
     base: &Url,
     connect: Duration,
+    bearer: Option<HeaderValue>,
 ) -> Result<reqwest::Client, BuildError> {
+    let mut headers = HeaderMap::new();
+    if let Some(bearer) = bearer {
+        headers.insert(AUTHORIZATION, bearer);
+    }
     let mut builder = reqwest::Client::builder()
+        .default_headers(headers)
         .connect_timeout(connect)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(60));

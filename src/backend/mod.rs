@@ -9,9 +9,11 @@ pub mod decode;
 pub mod fake;
 mod http;
 pub mod ollama;
+pub mod openai;
 
 pub use http::BuildError;
 pub use ollama::OllamaBackend;
+pub use openai::OpenAiBackend;
 
 use std::fmt;
 use std::pin::Pin;
@@ -217,6 +219,6 @@ pub fn for_model(
 ) -> Result<std::sync::Arc<dyn Backend>, BuildError> {
     Ok(match model.backend {
         BackendKind::Ollama => std::sync::Arc::new(OllamaBackend::new(model)?),
-        BackendKind::OpenAi => unimplemented!("openai backend under construction"),
+        BackendKind::OpenAi => std::sync::Arc::new(OpenAiBackend::new(model)?),
     })
 }

@@ -49,7 +49,7 @@ impl OllamaBackend {
             url: model.base_url.to_string(),
         };
         let chat_url = http::endpoint(&model.base_url, "api/chat").ok_or_else(bad_url)?;
-        let client = http::client(&model.name, &model.base_url, model.timeouts.connect)?;
+        let client = http::client(&model.name, &model.base_url, model.timeouts.connect, None)?;
         Ok(OllamaBackend {
             client,
             chat_url,
@@ -150,10 +150,18 @@ struct LineMessage {
 pub(crate) struct OllamaStream {
     lines: NdjsonDecoder,
     line_no: u64,
+    /// A final item was given; anything after it is ignored.
+    over: bool,
 }
 
 impl OllamaStream {
     fn line(&mut self, line: &[u8], out: &mut VecDeque<Result<Chunk, BackendError>>) -> bool {
+        let more = self.interpret(line, out);
+        self.over = !more;
+        more
+    }
+
+    fn interpret(&mut self, line: &[u8], out: &mut VecDeque<Result<Chunk, BackendError>>) -> bool {
         self.line_no += 1;
         let parsed: Line = match serde_json::from_slice(line) {
             Ok(parsed) => parsed,
@@ -203,6 +211,9 @@ impl OllamaStream {
 
 impl Protocol for OllamaStream {
     fn read(&mut self, bytes: Bytes, out: &mut VecDeque<Result<Chunk, BackendError>>) {
+        if self.over {
+            return;
+        }
         self.lines.push(bytes);
         loop {
             match self.lines.next_line() {
@@ -212,13 +223,16 @@ impl Protocol for OllamaStream {
                     }
                 }
                 Ok(None) => return,
-                Err(error) => return out.push_back(Self::malformed(error)),
+                Err(error) => {
+                    self.over = true;
+                    return out.push_back(Self::malformed(error));
+                }
             }
         }
     }
 
     fn end(&mut self, out: &mut VecDeque<Result<Chunk, BackendError>>) {
-        loop {
+        while !self.over {
             match self.lines.finish() {
                 Ok(Some(line)) => {
                     if !self.line(&line, out) {
@@ -226,7 +240,10 @@ impl Protocol for OllamaStream {
                     }
                 }
                 Ok(None) => return,
-                Err(error) => return out.push_back(Self::malformed(error)),
+                Err(error) => {
+                    self.over = true;
+                    return out.push_back(Self::malformed(error));
+                }
             }
         }
     }

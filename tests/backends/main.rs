@@ -1,6 +1,7 @@
 //! The real backends against real sockets on 127.0.0.1.
 
 mod ollama;
+mod openai;
 mod server;
 
 use std::time::Duration;

@@ -102,7 +102,10 @@ async fn the_whole_conversation_options_keep_alive_and_format_are_sent_to_api_ch
         "{}",
         sent.head
     );
-    assert_eq!(sent.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        sent.header("content-type").as_deref(),
+        Some("application/json")
+    );
     assert_eq!(sent.header("authorization"), None);
     assert_eq!(
         sent.json(),
