@@ -54,7 +54,7 @@ impl fmt::Debug for OpenAiBackend {
 pub fn api_root(base: &Url) -> Option<Url> {
     let ends_in_v1 = base
         .path_segments()
-        .and_then(|segments| segments.filter(|s| !s.is_empty()).next_back())
+        .and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
         .is_some_and(|last| last == "v1");
     if ends_in_v1 {
         Some(base.clone())
