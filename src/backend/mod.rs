@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod fake;
+pub mod health;
 mod http;
 pub mod ollama;
 pub mod openai;

@@ -1,5 +1,6 @@
 //! The real backends against real sockets on 127.0.0.1.
 
+mod health;
 mod ollama;
 mod openai;
 mod server;
