@@ -1,6 +1,6 @@
 //! Server-sent events: lines into events.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::lines::LineDecoder;
 use super::{DEFAULT_MAX_LINE, DecodeError};
@@ -91,29 +91,31 @@ impl SseDecoder {
 
     fn line(&mut self, mut line: Bytes) -> Result<Option<SseEvent>, DecodeError> {
         if std::mem::take(&mut self.first_line) && line.starts_with(b"\xEF\xBB\xBF") {
-            let _ = line.split_to(3);
+            line.advance(3);
         }
         if line.is_empty() {
             return Ok(self.dispatch());
         }
+        // `data:` is nearly every line; take it without slicing (no reference counting).
+        if line.starts_with(b"data:") {
+            line.advance(if line.get(5) == Some(&b' ') { 6 } else { 5 });
+            self.add_data(line)?;
+            return Ok(None);
+        }
         if line[0] == b':' {
             return Ok(None);
         }
-        let (name, mut value) = match memchr::memchr(b':', &line) {
-            Some(colon) => {
-                let mut value = line.slice(colon + 1..);
-                if value.first() == Some(&b' ') {
-                    value = value.slice(1..);
-                }
-                (line.slice(..colon), value)
-            }
-            None => (line.clone(), Bytes::new()),
+        let (name_len, value_start) = match memchr::memchr(b':', &line) {
+            Some(colon) if line.get(colon + 1) == Some(&b' ') => (colon, colon + 2),
+            Some(colon) => (colon, colon + 1),
+            None => (line.len(), line.len()),
         };
-        match &name[..] {
-            b"data" => self.add_data(std::mem::take(&mut value))?,
-            b"event" => self.event = Some(String::from_utf8_lossy(&value).into_owned()),
+        let value = &line[value_start..];
+        match &line[..name_len] {
+            b"data" => self.add_data(line.slice(value_start..))?,
+            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
             b"id" if !value.contains(&0) => {
-                self.id = Some(String::from_utf8_lossy(&value).into_owned());
+                self.id = Some(String::from_utf8_lossy(value).into_owned());
             }
             _ => {}
         }
