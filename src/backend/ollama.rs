@@ -338,4 +338,43 @@ mod tests {
             })
         );
     }
+
+    fn decode_split(body: &[u8], cuts: &[usize]) -> Vec<Result<Chunk, BackendError>> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut stream = OllamaStream::default();
+        let mut out = VecDeque::new();
+        let mut start = 0;
+        for cut in cuts.into_iter().chain([body.len()]) {
+            stream.read(Bytes::copy_from_slice(&body[start..cut]), &mut out);
+            start = cut;
+        }
+        stream.end(&mut out);
+        out.into_iter().collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_split_of_an_answer_gives_the_same_chunks(
+            words in proptest::collection::vec("[a-z \\n\"é]{0,6}", 0..8),
+            crlf in proptest::bool::ANY,
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..10),
+        ) {
+            let newline = if crlf { "\r\n" } else { "\n" };
+            let mut body = String::new();
+            for word in &words {
+                let line = serde_json::json!({"message": {"content": word}, "done": false});
+                body.push_str(&format!("{line}{newline}"));
+            }
+            body.push_str(r#"{"done":true,"eval_count":3}"#);
+            let whole = decode_split(body.as_bytes(), &[]);
+            proptest::prop_assert_eq!(&decode_split(body.as_bytes(), &cuts), &whole);
+            let joined: String = whole.iter().filter_map(|c| match c {
+                Ok(Chunk::Delta(text)) => Some(text.as_str()),
+                _ => None,
+            }).collect();
+            proptest::prop_assert_eq!(joined, words.concat());
+            proptest::prop_assert!(matches!(whole.last(), Some(Ok(Chunk::Done(_)))));
+        }
+    }
 }

@@ -498,4 +498,40 @@ mod tests {
             })]
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn every_split_of_an_answer_gives_the_same_chunks(
+            words in proptest::collection::vec("[a-z \\n\"é]{0,6}", 0..8),
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..10),
+        ) {
+            let mut body = String::from(": hello\r\n\r\n");
+            for word in &words {
+                let chunk = serde_json::json!({"choices": [{"delta": {"content": word}}]});
+                body.push_str(&format!("data: {chunk}\r\n\r\n"));
+            }
+            body.push_str("data: [DONE]\n\n");
+            let decode_split = |cuts: &[usize]| {
+                let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+                cuts.sort_unstable();
+                let mut stream = OpenAiStream::default();
+                let mut out = VecDeque::new();
+                let mut start = 0;
+                for cut in cuts.into_iter().chain([body.len()]) {
+                    stream.read(Bytes::copy_from_slice(&body.as_bytes()[start..cut]), &mut out);
+                    start = cut;
+                }
+                stream.end(&mut out);
+                out.into_iter().collect::<Vec<_>>()
+            };
+            let whole = decode_split(&[]);
+            proptest::prop_assert_eq!(&decode_split(&cuts), &whole);
+            let joined: String = whole.iter().filter_map(|c| match c {
+                Ok(Chunk::Delta(text)) => Some(text.as_str()),
+                _ => None,
+            }).collect();
+            proptest::prop_assert_eq!(joined, words.concat());
+            proptest::prop_assert!(matches!(whole.last(), Some(Ok(Chunk::Done(_)))));
+        }
+    }
 }
