@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{FutureExt, Stream, StreamExt, stream};
+use futures_util::{Stream, StreamExt, stream};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use url::Url;
 
@@ -327,18 +327,11 @@ impl<P: Protocol> Reader<P> {
         }
     }
 
-    /// The answer is over (done or failed): stop reading and drop the connection. What the
-    /// server already sent is read first, without waiting, so a body that has ended lets
-    /// the connection go back to the pool instead of being closed.
+    /// The answer is over (done or failed): stop reading and let the body go. If the
+    /// server had already sent the end of the body, the connection returns to the pool;
+    /// otherwise it is closed.
     fn release(&mut self) {
         self.out.clear();
-        if let Some(mut body) = self.body.take() {
-            for _ in 0..4 {
-                match body.next().now_or_never() {
-                    Some(Some(Ok(_))) => continue,
-                    _ => break,
-                }
-            }
-        }
+        self.body = None;
     }
 }

@@ -426,3 +426,50 @@ async fn a_connect_that_cannot_complete_is_a_connect_timeout() {
         })]
     );
 }
+
+#[tokio::test]
+async fn answers_reuse_pooled_connections_instead_of_one_per_request() {
+    use std::collections::HashSet;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{ConnectInfo, State};
+
+    let peers: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/api/chat",
+            axum::routing::post(
+                |State(peers): State<Arc<Mutex<HashSet<SocketAddr>>>>,
+                 ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                    peers.lock().expect("peers").insert(peer);
+                    // Streamed, so the body is chunked as Ollama's is.
+                    let lines = [format!("{DELTA_ELEVEN}\n"), format!("{FINAL}\n")];
+                    let stream = futures_util::stream::iter(lines.map(Ok::<_, std::io::Error>));
+                    axum::body::Body::from_stream(stream)
+                },
+            ),
+        )
+        .with_state(peers.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = Url::parse(&format!("http://{}", listener.local_addr().expect("addr"))).expect("URL");
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+
+    let backend = backend(&url);
+    for _ in 0..6 {
+        let items = collect(backend.chat(ask("hi"))).await;
+        assert_eq!(items.last(), Some(&Ok(Chunk::Done(expected_stats()))));
+    }
+    // The pool may open a second connection when the next request comes before the last
+    // one's connection is back; never one per request.
+    let connections = peers.lock().expect("peers").len();
+    assert!(connections <= 3, "6 answers took {connections} connections");
+}
