@@ -243,14 +243,14 @@ async fn get<T: serde::de::DeserializeOwned>(
                     humantime::format_duration(CHECK_TIMEOUT)
                 )
             } else {
-                format!("{url}: {}", http::chain(&error.without_url()))
+                format!("{url}: {}", http::root_cause(&error))
             }
         })?;
     let status = response.status();
     let body = response
         .bytes()
         .await
-        .map_err(|error| format!("{url}: {}", http::chain(&error.without_url())))?;
+        .map_err(|error| format!("{url}: {}", http::root_cause(&error)))?;
     if !status.is_success() {
         return Err(format!(
             "{url}: HTTP {}: {}",

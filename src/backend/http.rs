@@ -119,8 +119,25 @@ pub(crate) fn transport_error(error: reqwest::Error, url: &Url, connect: Duratio
     }
     BackendError::Connect {
         url: url.to_string(),
-        message: chain(&error.without_url()),
+        message: root_cause(&error),
     }
+}
+
+/// The specific end of an error's chain ("tcp connect error: Connection refused"), without
+/// the generic layers above it.
+pub(crate) fn root_cause(error: &dyn StdError) -> String {
+    let mut layers = vec![error];
+    let mut next = error.source();
+    while let Some(source) = next {
+        layers.push(source);
+        next = source.source();
+    }
+    let start = layers.len().saturating_sub(2);
+    layers[start..]
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// An error and its causes on one line, without repeats.
