@@ -282,11 +282,16 @@ pub(crate) fn drive<P: Protocol>(exchange: Exchange<P>) -> ChunkStream {
                     let response = match sending.await {
                         Ok(response) => response,
                         Err(error) => {
-                            return Some((Err(transport_error(error, &url, connect)), Phase::Over));
+                            let error = transport_error(error, &url, connect);
+                            tracing::debug!(%url, %error, "no response");
+                            return Some((Err(error), Phase::Over));
                         }
                     };
                     if !response.status().is_success() {
-                        return Some((Err(status_error(response, &model).await), Phase::Over));
+                        let status = response.status().as_u16();
+                        let error = status_error(response, &model).await;
+                        tracing::debug!(%url, status, %error, "error status");
+                        return Some((Err(error), Phase::Over));
                     }
                     let mut reader = Reader {
                         body: Some(Box::pin(response.bytes_stream())),
