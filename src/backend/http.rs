@@ -21,9 +21,9 @@ pub enum BuildError {
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client for {model}: {message}")]
     Client { model: String, message: String },
-    /// The configured API key variable is not set in the environment.
+    /// The configured API key variable is not set in the environment, or is empty.
     #[error(
-        "model {model}: environment variable {var} (api_key_env) is not set; export it or remove api_key_env"
+        "model {model}: environment variable {var} (api_key_env) is not set or empty; export it or remove api_key_env"
     )]
     MissingApiKey { model: String, var: String },
     /// The API key holds characters an HTTP header cannot carry.
@@ -49,7 +49,10 @@ pub(crate) fn bearer_from_env(
         model: model.name.clone(),
         var: var.clone(),
     };
-    let key = std::env::var(var).map_err(|_| missing())?;
+    let key = std::env::var(var)
+        .ok()
+        .filter(|key| !key.trim().is_empty())
+        .ok_or_else(missing)?;
     let mut value = HeaderValue::try_from(format!("Bearer {}", key.trim())).map_err(|_| {
         BuildError::BadApiKey {
             model: model.name.clone(),
