@@ -47,13 +47,13 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    /// An answer of at least `target` tokens (it finishes the sentence it is in).
+    /// An answer of exactly `target` tokens; its last sentence is cut to fit.
     pub(crate) fn new(seed: u64, target: u32) -> Self {
         Answer {
             rng: SmallRng::seed_from_u64(seed),
             target: target.max(1),
             produced: 0,
-            pending: Vec::with_capacity(24),
+            pending: Vec::with_capacity(48),
             next: 0,
             at_line_start: true,
             units: 0,
@@ -62,10 +62,10 @@ impl Answer {
 
     /// Appends the next token to `out`; false when the answer is complete.
     pub(crate) fn next_token(&mut self, out: &mut String) -> bool {
+        if self.produced >= self.target {
+            return false;
+        }
         if self.next == self.pending.len() {
-            if self.produced >= self.target {
-                return false;
-            }
             self.refill();
         }
         let piece = self.pending[self.next];
@@ -89,20 +89,18 @@ impl Answer {
                 } else {
                     out.push_str(word);
                 }
-                self.at_line_start = false;
             }
-            Piece::Lit(text) => {
-                out.push_str(text);
-                self.at_line_start = text.ends_with('\n');
-            }
+            Piece::Lit(text) => out.push_str(text),
         }
         true
     }
 
-    /// Queues the next unit: a sentence, a list or a code block.
+    /// Queues the next unit, a sentence, a list or a code block, sized to fit the tokens
+    /// left. Always queues at least one piece.
     fn refill(&mut self) {
         self.pending.clear();
         self.next = 0;
+        let left = self.target - self.produced;
         let kind = if self.units == 0 {
             0
         } else {
@@ -110,20 +108,35 @@ impl Answer {
         };
         self.units += 1;
         match kind {
-            10 => self.list(),
-            11 => self.code_block(),
+            10 if left >= LIST_MAX => self.list(),
+            11 if left >= CODE_LEN => self.code_block(),
+            _ if left == 1 && self.produced > 0 => self.pending.push(Piece::Lit("\n")),
             _ => {
-                if self.units > 1 && self.rng.random_range(0..4u8) == 0 {
+                let mut budget = left;
+                if self.units > 1 && budget > 8 && self.rng.random_range(0..4u8) == 0 {
                     self.pending.push(Piece::Lit("\n\n"));
                     self.at_line_start = true;
+                    budget -= 1;
                 }
-                self.sentence(5..=14, ".");
+                self.sentence(5..=14, Some("."), budget);
             }
         }
     }
 
-    fn sentence(&mut self, words: std::ops::RangeInclusive<u32>, end: &'static str) {
-        let count = self.rng.random_range(words);
+    /// Queues a sentence of words from `words`, shortened to at most `budget` tokens.
+    fn sentence(
+        &mut self,
+        words: std::ops::RangeInclusive<u32>,
+        end: Option<&'static str>,
+        budget: u32,
+    ) {
+        let end_cost = u32::from(end.is_some());
+        let cost = |count: u32| count + end_cost + u32::from(count > 8);
+        let mut count = self.rng.random_range(words);
+        while count > 1 && cost(count) > budget {
+            count -= 1;
+        }
+        let with_end = cost(count) <= budget;
         let comma = if count > 8 {
             self.rng.random_range(3..count - 2)
         } else {
@@ -141,18 +154,20 @@ impl Answer {
                 self.pending.push(Piece::Lit(","));
             }
         }
-        self.pending.push(Piece::Lit(end));
+        if let Some(end) = end.filter(|_| with_end) {
+            self.pending.push(Piece::Lit(end));
+        }
         self.at_line_start = false;
     }
 
     fn list(&mut self) {
         self.pending.push(Piece::Lit("\n\n"));
         self.at_line_start = true;
-        self.sentence(3..=7, ":");
+        self.sentence(3..=7, Some(":"), u32::MAX);
         for _ in 0..self.rng.random_range(2..=4u8) {
             self.pending.push(Piece::Lit("\n- "));
             self.at_line_start = true;
-            self.sentence(2..=6, "");
+            self.sentence(2..=6, None, u32::MAX);
         }
         self.pending.push(Piece::Lit("\n\n"));
         self.at_line_start = true;
@@ -183,6 +198,13 @@ impl Answer {
     }
 }
 
+/// The most tokens a list takes: a break, an intro of up to 7 words and a colon, up to 4
+/// items of a marker and up to 6 words, and a closing break.
+const LIST_MAX: u32 = 1 + 8 + 4 * 7 + 1;
+
+/// The tokens a code block takes.
+const CODE_LEN: u32 = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,12 +226,26 @@ mod tests {
     }
 
     #[test]
-    fn answer_reaches_its_target_and_ends_a_unit() {
-        for seed in 0..50 {
-            let (text, tokens) = collect(seed, 40);
-            assert!(tokens >= 40, "seed {seed}: {tokens} tokens");
-            assert!(tokens < 40 + 40, "seed {seed}: {tokens} tokens");
-            assert!(text.starts_with(char::is_uppercase), "seed {seed}: {text}");
+    fn answer_has_exactly_its_target_length_and_starts_a_sentence() {
+        for target in [1, 2, 3, 5, 9, 17, 40, 41, 200] {
+            for seed in 0..30 {
+                let (text, tokens) = collect(seed, target);
+                assert_eq!(tokens, target, "seed {seed}: {text:?}");
+                assert!(
+                    text.starts_with(char::is_uppercase),
+                    "seed {seed}: {text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_token_has_text() {
+        let mut answer = Answer::new(3, 500);
+        let mut token = String::new();
+        while answer.next_token(&mut token) {
+            assert!(!token.is_empty());
+            token.clear();
         }
     }
 
