@@ -129,3 +129,25 @@ async fn shutdown_stops_the_server() {
     emu.shutdown().await;
     assert!(client().get(url).send().await.is_err());
 }
+
+#[tokio::test]
+async fn serve_runs_on_a_listener_bound_by_the_caller() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cfg = signalbox::emulator::EmulatorConfig::zero([MODEL]);
+    let emu = signalbox::emulator::serve(listener, cfg).unwrap();
+    assert_eq!(emu.addr(), addr);
+    assert_eq!(
+        post(&emu, "/api/chat", chat_body(MODEL)).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn config_with_a_model_twice_or_no_speed_is_rejected() {
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let twice = signalbox::emulator::EmulatorConfig::zero(["a", "a:latest"]);
+    assert!(signalbox::emulator::start(addr, twice).await.is_err());
+    let stopped = signalbox::emulator::EmulatorConfig::zero([MODEL]).with_speed(0.0);
+    assert!(signalbox::emulator::start(addr, stopped).await.is_err());
+}
