@@ -11,7 +11,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures_util::{StreamExt, stream};
 use rand::Rng;
-use time::OffsetDateTime;
 
 use super::fault::{BUSY_MESSAGE, Fault, RUNNER_STOPPED_MESSAGE};
 use super::generation::{Ask, Event, Generation, draw};
@@ -69,8 +68,7 @@ pub(crate) async fn run(shared: Arc<Shared>, job: Job) -> Response {
     }
 
     let id = draw.rng.random_range(0..999);
-    let created = OffsetDateTime::now_utc().unix_timestamp();
-    let mut writer = Writer::new(dialect, &job.model, id, created).with_usage(job.include_usage);
+    let mut writer = Writer::new(dialect, &job.model, id).with_usage(job.include_usage);
     if let Some(reason) = job.preload {
         if reason == DoneReason::Unload {
             entry.loaded.store(false, Ordering::Relaxed);

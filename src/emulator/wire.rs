@@ -187,18 +187,19 @@ pub(crate) struct Writer {
     dialect: Dialect,
     model: Vec<u8>,
     id: u32,
-    created: i64,
+    /// Unix seconds of the first chunk, shared by every later one.
+    created: Option<i64>,
     role_sent: bool,
     include_usage: bool,
 }
 
 impl Writer {
-    pub(crate) fn new(dialect: Dialect, model: &str, id: u32, created: i64) -> Self {
+    pub(crate) fn new(dialect: Dialect, model: &str, id: u32) -> Self {
         Writer {
             dialect,
             model: json_str(model),
             id,
-            created,
+            created: None,
             role_sent: false,
             include_usage: false,
         }
@@ -402,13 +403,16 @@ impl Writer {
         out.push(b'}');
     }
 
-    fn openai_head(&self, out: &mut Vec<u8>, object: &[u8]) {
+    fn openai_head(&mut self, out: &mut Vec<u8>, object: &[u8]) {
+        let created = *self
+            .created
+            .get_or_insert_with(|| OffsetDateTime::now_utc().unix_timestamp());
         out.extend_from_slice(b"data: {\"id\":\"chatcmpl-");
         push_u64(out, u64::from(self.id));
         out.extend_from_slice(b"\",\"object\":\"");
         out.extend_from_slice(object);
         out.extend_from_slice(b"\",\"created\":");
-        push_u64(out, u64::try_from(self.created).unwrap_or(0));
+        push_u64(out, u64::try_from(created).unwrap_or(0));
         out.extend_from_slice(b",\"model\":");
         out.extend_from_slice(&self.model);
         out.extend_from_slice(b",\"system_fingerprint\":\"fp_ollama\"");
@@ -502,7 +506,7 @@ mod tests {
 
     #[test]
     fn openai_whole_answer_is_a_bare_object() {
-        let mut w = Writer::new(Dialect::OpenAi, "m", 7, 100);
+        let mut w = Writer::new(Dialect::OpenAi, "m", 7);
         let mut out = Vec::new();
         w.whole(&mut out, "hi", DoneReason::Stop, &Metrics::default(), &[]);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
