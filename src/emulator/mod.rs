@@ -12,6 +12,25 @@
 //!
 //! [`admin`'s docs]: self#admin-endpoints
 //!
+//! # Example
+//!
+//! ```no_run
+//! use signalbox::emulator::{EmulatorConfig, Fault, FaultRule, start};
+//!
+//! # async fn demo() -> std::io::Result<()> {
+//! // gemma3:1b and gemma2:2b, ten times faster than real time.
+//! let cfg = EmulatorConfig::default().with_speed(10.0);
+//! let emulator = start("127.0.0.1:0".parse().unwrap(), cfg).await?;
+//! let base_url = emulator.url(); // point an Ollama backend here
+//! emulator.set_fault("gemma3:1b", FaultRule::times(Fault::HangAfter { chunks: 3 }, 2)).ok();
+//! // ... later: did the client's cancel reach the server?
+//! let cancelled = emulator.stats().model("gemma3:1b").cancelled;
+//! emulator.shutdown().await;
+//! # let _ = (base_url, cancelled);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Admin endpoints
 //!
 //! - `POST /admin/fault` `{"model":"gemma3:1b","fault":"hang_after","chunks":3}`, with an
