@@ -97,9 +97,16 @@ async fn generate_streams_response_and_ends_with_context() {
     assert_eq!(content_type(&resp), "application/x-ndjson");
     let lines = Lines::new(resp).all().await;
     assert!(parse(&lines[0])["response"].is_string());
-    let done = parse(lines.last().unwrap());
+    let last = lines.last().unwrap();
+    let done = parse(last);
     assert_eq!(done["response"], "");
     assert!(done["context"].as_array().is_some_and(|c| !c.is_empty()));
+    let context_at = last.find("\"context\"").unwrap();
+    assert!(context_at > last.find("\"done_reason\"").unwrap());
+    assert!(
+        context_at < last.find("\"prompt_eval_count\"").unwrap(),
+        "{last}"
+    );
     let raw = post(
         &emu,
         "/api/generate",
