@@ -70,6 +70,10 @@ pub enum Fault {
     /// Headers at once, then only blank lines (SSE: comment lines) every second, never a
     /// token. Real Ollama never does this; a proxy in front of it might.
     KeepAliveOnly,
+    /// Headers at once, then well-formed chunks with empty content every second, never a
+    /// token: what a model that only "thinks" looks like to a client that ignores thinking.
+    /// A first-token timeout must not be reset by them.
+    EmptyChunks,
 }
 
 fn one() -> u32 {
@@ -97,6 +101,7 @@ impl Fault {
             Fault::Malformed { .. } => "malformed",
             Fault::SlowDrip { .. } => "slow_drip",
             Fault::KeepAliveOnly => "keep_alive_only",
+            Fault::EmptyChunks => "empty_chunks",
         }
     }
 }

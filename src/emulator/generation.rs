@@ -89,6 +89,8 @@ pub(crate) enum Event {
     Truncated,
     /// Filler with no token.
     KeepAlive,
+    /// A well-formed chunk with empty content.
+    Empty,
 }
 
 /// One answer in progress.
@@ -151,6 +153,11 @@ impl Generation {
             self.sleep(KEEP_ALIVE_EVERY).await;
             return Event::KeepAlive;
         }
+        if self.fault == Some(Fault::EmptyChunks) {
+            self.sleep(KEEP_ALIVE_EVERY).await;
+            self.text.clear();
+            return Event::Empty;
+        }
         if self.admitted_at.is_none() {
             self.admit().await;
         }
@@ -186,6 +193,10 @@ impl Generation {
             }
             Event::KeepAlive => {
                 writer.keep_alive(out);
+                false
+            }
+            Event::Empty => {
+                writer.token(out, "");
                 false
             }
             Event::Malformed => {

@@ -131,7 +131,7 @@ async fn whole_answer(mut generation: Generation, mut writer: Writer) -> Respons
     loop {
         match generation.next().await {
             Event::Token => text.push_str(generation.text()),
-            Event::KeepAlive | Event::Malformed => {}
+            Event::KeepAlive | Event::Empty | Event::Malformed => {}
             Event::Done(reason) => {
                 let metrics = generation.metrics();
                 let context = generation.context();

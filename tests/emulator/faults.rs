@@ -216,6 +216,27 @@ async fn keep_alive_only_sends_headers_and_blank_lines_but_no_tokens() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn empty_chunks_are_well_formed_but_carry_no_token() {
+    let emu = zero().await;
+    emu.set_fault(MODEL, Fault::EmptyChunks).unwrap();
+    let resp = timeout(LONG, post(&emu, "/api/chat", chat_body(MODEL)))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut lines = Lines::new(resp);
+    for _ in 0..3 {
+        let chunk = parse(&lines.next().await.unwrap());
+        assert_eq!(
+            (
+                chunk["message"]["content"].as_str(),
+                chunk["done"].as_bool()
+            ),
+            (Some(""), Some(false))
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_fault_for_the_next_n_requests_clears_itself() {
     let emu = zero().await;
