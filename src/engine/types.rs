@@ -19,7 +19,9 @@ impl fmt::Display for RequestId {
 }
 
 /// Queue class: interactive requests are served before background ones.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     #[default]
@@ -66,7 +68,10 @@ pub struct Request {
 impl Request {
     /// A one-question interactive chat request, routed.
     pub fn chat(messages: Vec<Message>) -> Self {
-        Request { messages, ..Request::default() }
+        Request {
+            messages,
+            ..Request::default()
+        }
     }
 }
 
@@ -85,6 +90,9 @@ pub enum AttemptError {
     /// The backend failed, or a limit ran out.
     #[error("{0}")]
     Backend(BackendError),
+    /// The request named a model that is not configured.
+    #[error("{0}")]
+    UnknownModel(UnknownModel),
 }
 
 impl AttemptError {
@@ -95,6 +103,7 @@ impl AttemptError {
             AttemptError::CircuitOpen { .. }
                 | AttemptError::BulkheadFull { .. }
                 | AttemptError::NotInstalled { .. }
+                | AttemptError::UnknownModel(_)
         )
     }
 }
@@ -149,11 +158,19 @@ pub struct Answer {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReplyEvent {
     /// Sent to this model, for this reason.
-    Routed { id: RequestId, model: ModelName, reason: String },
+    Routed {
+        id: RequestId,
+        model: ModelName,
+        reason: String,
+    },
     Token(String),
     /// `failed` could not answer; now trying `next`. Tokens already shown from the failed
     /// attempt should be discarded by the viewer.
-    Retrying { failed: ModelName, error: AttemptError, next: ModelName },
+    Retrying {
+        failed: ModelName,
+        error: AttemptError,
+        next: ModelName,
+    },
     Done(Answer),
     Failed(AllFailed),
 }
@@ -203,7 +220,9 @@ pub struct Percentiles {
 /// Counters since start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// Attempts sent to the model.
+    /// Attempts admitted by the breaker and the bulkhead (queued or sent), counted when
+    /// they end. Each ends as exactly one of: success, failure, cancelled, busy,
+    /// bad request, not installed.
     pub requests: u64,
     pub successes: u64,
     /// Attempts that counted against the breaker.
@@ -218,6 +237,8 @@ pub struct Counters {
     pub busy: u64,
     /// Bad requests (the caller's fault).
     pub bad_requests: u64,
+    /// Sent, and the server said the model is not installed.
+    pub not_installed: u64,
     /// Requests that left this model for another.
     pub fallbacks_from: u64,
 }
@@ -279,4 +300,3 @@ pub struct UnknownModel {
     pub name: String,
     pub known: String,
 }
-
