@@ -57,7 +57,7 @@ impl Script {
         self
     }
 
-    /// Wait this long between chunks.
+    /// Wait this long between chunks (`Done` follows the last one at once).
     pub fn every(mut self, delay: Duration) -> Script {
         self.between = delay;
         self
@@ -280,7 +280,8 @@ impl Run {
                 return Some(Ok(Chunk::Delta(String::new())));
             }
             tokio::time::sleep(left).await;
-        } else {
+        } else if self.next < self.script.chunks.len() || self.script.ending != Ending::Done {
+            // `Done` follows the last chunk at once, as servers send it.
             tokio::time::sleep(self.script.between).await;
         }
 
