@@ -88,12 +88,9 @@ async fn two_thousand_concurrent_requests_with_random_faults_each_end_once() {
     let all = async {
         let mut ended = 0;
         for task in tasks {
-            match task.await.unwrap() {
-                Some(ends) => {
-                    assert_eq!(ends, 1, "a request that ran to its end ends exactly once");
-                    ended += 1;
-                }
-                None => {}
+            if let Some(ends) = task.await.unwrap() {
+                assert_eq!(ends, 1, "a request that ran to its end ends exactly once");
+                ended += 1;
             }
         }
         ended
