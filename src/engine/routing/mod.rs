@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::metrics::Sample;
 use crate::config::{RoutingConfig, StrategyKind};
 use crate::events::ModelName;
 
@@ -71,6 +72,18 @@ pub struct Candidate {
     pub reason: String,
 }
 
+/// How an attempt at a model ended, for strategies that learn from every attempt (a
+/// decaying latency estimate, say) rather than from the windowed figures in the views.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Observation {
+    pub index: usize,
+    pub at: Instant,
+    /// The answered attempt's figures; `None` when it gave no answer.
+    pub sample: Option<Sample>,
+    /// It counted against the model's breaker.
+    pub failed: bool,
+}
+
 /// Orders the models for one request.
 pub trait Strategy: Send {
     /// Short name shown on screen and in events (`p95`).
@@ -78,6 +91,11 @@ pub trait Strategy: Send {
 
     /// Every model worth trying, best first. May be empty only if `models` is.
     fn order(&mut self, models: &[ModelView], cx: RoutingContext) -> Vec<Candidate>;
+
+    /// An attempt ended (cancelled ones excepted: they say nothing about the model).
+    fn observe(&mut self, observation: &Observation) {
+        let _ = observation;
+    }
 }
 
 /// The strategy of this kind, configured.
