@@ -41,6 +41,8 @@ struct Server {
     model: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    /// When the process was last started.
+    spawned: Instant,
 }
 
 impl Server {
@@ -55,6 +57,7 @@ impl Server {
                 std::process::id()
             )),
             child: None,
+            spawned: Instant::now(),
         };
         server.spawn();
         server
@@ -77,6 +80,7 @@ impl Server {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.python.display()));
         self.child = Some(child);
+        self.spawned = Instant::now();
     }
 
     fn url(&self) -> String {
@@ -91,10 +95,10 @@ impl Server {
         }
     }
 
-    /// Waits (bounded) until `/v1/models` answers 200; fails with the server's log if it
-    /// exits or takes too long.
+    /// Waits (bounded) until `/v1/models` answers 200, and says how long after its start
+    /// that was; fails with the server's log if it exits or takes too long.
     async fn wait_ready(&mut self) -> Duration {
-        let start = Instant::now();
+        let start = self.spawned;
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let url = format!("{}/v1/models", self.url());
         while start.elapsed() < READY_BOUND {
@@ -234,7 +238,7 @@ async fn a_real_model_streams_and_a_killed_server_is_routed_around_until_it_retu
     let mut a = Server::start(A, &python, &model_file);
     let mut b = Server::start(B, &python, &model_file);
     let (ready_a, ready_b) = (a.wait_ready().await, b.wait_ready().await);
-    println!("servers ready: {A} after {ready_a:.1?}, {B} after {ready_b:.1?}");
+    println!("servers ready after their start: {A} {ready_a:.1?}, {B} {ready_b:.1?}");
     let engine = Engine::try_new(&config(&a, &b)).expect("the backends build");
 
     // A streamed answer from each, with its first token and rate measured.
@@ -341,10 +345,11 @@ async fn a_real_model_streams_and_a_killed_server_is_routed_around_until_it_retu
     // breaker closes and round-robin sends traffic to both again.
     a.spawn();
     let back = a.wait_ready().await;
-    println!("{A} restarted, ready after {back:.1?}");
+    println!("{A} restarted, ready {back:.1?} after its start");
     if let Some(wait) = snapshot(&engine, A).breaker.next_probe_in {
         sleep(wait).await;
     }
+    assert_eq!(snapshot(&engine, A).breaker.state, BreakerState::HalfOpen);
     let probe = answer(&engine, ask(to(A))).await.answer;
     assert_eq!(&*probe.model, A, "the probe is answered by A");
     assert!(probe.fallbacks.is_empty());
