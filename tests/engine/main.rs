@@ -1,5 +1,6 @@
 //! The engine against scripted fake backends, on a paused clock.
 
+mod emulator;
 mod fallback;
 mod overhead;
 mod routing;
