@@ -205,7 +205,7 @@ pub enum First {
     /// The first token; more follow.
     Token(String),
     /// The whole answer came without a token (an empty answer).
-    Done(Answer),
+    Done(Box<Answer>),
 }
 
 /// A reply whose first token has been seen. Dropping it cancels the request.
@@ -224,7 +224,7 @@ pub struct Following {
 /// What comes next in a started reply.
 pub enum Step {
     Token(String),
-    Done(Answer),
+    Done(Box<Answer>),
     /// The reply cannot go on; the message is for an in-stream error.
     Error(String),
 }
@@ -255,7 +255,7 @@ pub async fn start(
                 model = Some(next);
             }
             Some(ReplyEvent::Token(text)) => break First::Token(text),
-            Some(ReplyEvent::Done(answer)) => break First::Done(answer),
+            Some(ReplyEvent::Done(answer)) => break First::Done(Box::new(answer)),
             Some(ReplyEvent::Failed(failed)) => return Err(fail(&mut tracker, flavor, &failed)),
             None => return Err(ended_early(&mut tracker, flavor)),
         }
@@ -294,7 +294,7 @@ impl Following {
                     self.chunks += 1;
                     return Step::Token(text);
                 }
-                Some(ReplyEvent::Done(answer)) => return Step::Done(answer),
+                Some(ReplyEvent::Done(answer)) => return Step::Done(Box::new(answer)),
                 Some(ReplyEvent::Routed { .. }) => {}
                 // The client already has part of the failed model's answer and a stream
                 // cannot take it back, so a fallback after the first token ends the stream.

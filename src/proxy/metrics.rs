@@ -55,6 +55,8 @@ impl Histogram {
     }
 }
 
+type PickHistogram = fn(&ModelHistograms) -> &Histogram;
+
 #[derive(Clone, Debug, Default)]
 struct ModelHistograms {
     attempt: Histogram,
@@ -149,7 +151,7 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let families: [(&str, &str, fn(&ModelHistograms) -> &Histogram); 2] = [
+        let families: [(&str, &str, PickHistogram); 2] = [
             (
                 "signalbox_attempt_duration_seconds",
                 "Time from sending an attempt to its last token, successful attempts only.",
