@@ -3,6 +3,7 @@
 
 mod errors;
 mod lifecycle;
+mod python_clients;
 mod wire_format;
 
 use std::collections::VecDeque;
@@ -117,6 +118,7 @@ pub fn model_snapshot(name: &str, state: BreakerState) -> ModelSnapshot {
 
 /// An engine stand-in that plays a script and records what it was asked.
 pub struct Scripted {
+    pub models: Vec<ModelName>,
     pub script: Mutex<Script>,
     pub requests: Mutex<Vec<Request>>,
     /// Replies dropped before their script ended: cancellations.
@@ -126,8 +128,9 @@ pub struct Scripted {
 }
 
 impl Scripted {
-    pub fn new(script: Script) -> Arc<Scripted> {
+    pub fn new(script: Script, models: &[&str]) -> Arc<Scripted> {
         Arc::new(Scripted {
+            models: models.iter().map(|m| ModelName::from(*m)).collect(),
             script: Mutex::new(script),
             requests: Mutex::new(Vec::new()),
             cancelled: Arc::new(AtomicUsize::new(0)),
@@ -220,7 +223,7 @@ impl Router for Scripted {
     }
 
     fn model_names(&self) -> Vec<ModelName> {
-        MODELS.iter().map(|m| ModelName::from(*m)).collect()
+        self.models.clone()
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -242,9 +245,13 @@ impl Harness {
         Self::with_config(script, ProxyConfig::default()).await
     }
 
-    pub async fn with_config(script: Script, mut config: ProxyConfig) -> Harness {
+    pub async fn with_config(script: Script, config: ProxyConfig) -> Harness {
+        Self::with_models(script, config, &MODELS).await
+    }
+
+    pub async fn with_models(script: Script, mut config: ProxyConfig, models: &[&str]) -> Harness {
         config.listen = "127.0.0.1:0".parse().unwrap();
-        let engine = Scripted::new(script);
+        let engine = Scripted::new(script, models);
         let server = Server::bind_router(engine.clone(), config).await.unwrap();
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
