@@ -1,3 +1,27 @@
-fn main() {
-    println!("signalbox: the engine is being built; see README.md");
+use clap::{Parser, Subcommand};
+
+/// signalbox: a terminal dashboard and router for local language models.
+#[derive(Parser)]
+#[command(name = "signalbox", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an Ollama-compatible emulator with scripted latency and faults.
+    Emulate(signalbox::emulator::cli::EmulateArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Emulate(args)) => signalbox::emulator::cli::run_cli(args).await,
+        None => {
+            println!("signalbox: the dashboard is being built; try `signalbox emulate --help`");
+            Ok(())
+        }
+    }
 }
