@@ -59,9 +59,7 @@ pub(crate) trait Router: Send + Sync + 'static {
 
 impl Router for Engine {
     fn submit(&self, request: Request) -> BoxStream<'static, ReplyEvent> {
-        // Until the engine's reply stream lands, this placeholder keeps the crate building.
-        let _reply = Engine::submit(self, request);
-        Box::pin(futures_util::stream::empty())
+        Box::pin(Engine::submit(self, request))
     }
 
     fn snapshot(&self) -> EngineSnapshot {
