@@ -2,6 +2,7 @@
 //! read strictly from raw HTTP, errors, cancellation, shutdown, metrics, the official
 //! Python clients, and a load run with random faults.
 
+mod emulated;
 mod errors;
 mod lifecycle;
 mod load;
