@@ -5,13 +5,12 @@
 //! there, so every failure before it is an ordinary error response with its status, as
 //! Ollama does. After that the status is 200 and a failure becomes an in-stream error.
 
-use std::time::{Duration, Instant};
-
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use super::error::{ApiError, Flavor};
+pub use super::tracker::Tracker;
 use super::{App, ROUTED_MODEL};
 use crate::engine::{AllFailed, Answer, Origin, Priority, ReplyEvent, Request, Target};
 use crate::events::ModelName;
@@ -92,85 +91,6 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-}
-
-/// A request on its way, for logs and metrics. Dropped without an outcome means the
-/// client went away, which is logged and counted.
-pub struct Tracker {
-    app: App,
-    endpoint: &'static str,
-    requested: String,
-    client: String,
-    start: Instant,
-    done: bool,
-}
-
-impl Tracker {
-    pub fn new(app: &App, endpoint: &'static str, requested: &str, client: &str) -> Self {
-        app.metrics.request_started();
-        Tracker {
-            app: app.clone(),
-            endpoint,
-            requested: requested.to_string(),
-            client: client.to_string(),
-            start: Instant::now(),
-            done: false,
-        }
-    }
-
-    /// Time since the request arrived.
-    pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
-    }
-
-    pub fn answered(&mut self, answer: &Answer, chunks: u64) {
-        self.done = true;
-        tracing::info!(
-            endpoint = self.endpoint,
-            client = %self.client,
-            requested = %self.requested,
-            model = %answer.model,
-            fallbacks = answer.fallbacks.len(),
-            chunks,
-            ms = self.start.elapsed().as_millis() as u64,
-            "answered"
-        );
-        if self.app.log_content {
-            tracing::info!(endpoint = self.endpoint, answer = %answer.text, "answer text");
-        }
-    }
-
-    pub fn failed(&mut self, error: &str, in_stream: bool) {
-        self.done = true;
-        if in_stream {
-            self.app.metrics.stream_error();
-        }
-        tracing::warn!(
-            endpoint = self.endpoint,
-            client = %self.client,
-            requested = %self.requested,
-            in_stream,
-            error,
-            ms = self.start.elapsed().as_millis() as u64,
-            "not answered"
-        );
-    }
-}
-
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        self.app.metrics.request_ended();
-        if !self.done {
-            self.app.metrics.disconnect();
-            tracing::info!(
-                endpoint = self.endpoint,
-                client = %self.client,
-                requested = %self.requested,
-                ms = self.start.elapsed().as_millis() as u64,
-                "client went away; request cancelled"
-            );
-        }
-    }
 }
 
 /// Build the engine request.
