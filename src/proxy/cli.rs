@@ -8,7 +8,7 @@ use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
 use super::Server;
-use crate::config::{Config, ProxyConfig};
+use crate::config::{Config, Overrides, ProxyConfig};
 use crate::engine::Engine;
 
 /// Flags of `signalbox serve`; each overrides the configuration file.
@@ -46,6 +46,16 @@ pub enum LogFormat {
 }
 
 impl ServeArgs {
+    /// The flags the configuration loader checks with the file's own values
+    /// (`proxy.listen`, `proxy.allow_remote`); pass them to the loader, then [`run`].
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen.map(|addr| addr.to_string()),
+            allow_remote: self.allow_remote.then_some(true),
+            ..Overrides::default()
+        }
+    }
+
     /// Apply the flags over the configuration's proxy section.
     pub fn apply(&self, proxy: &mut ProxyConfig) {
         if let Some(listen) = self.listen {
@@ -151,6 +161,10 @@ mod tests {
         assert_eq!(proxy.shutdown_grace, Duration::from_secs(3));
         assert_eq!(cli.serve.log_format, LogFormat::Json);
         assert!(!proxy.allow_remote);
+        assert_eq!(
+            cli.serve.overrides().listen.as_deref(),
+            Some("127.0.0.1:9000")
+        );
     }
 
     #[test]
