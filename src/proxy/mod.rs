@@ -101,7 +101,16 @@ pub struct Server {
     token: Option<security::Token>,
     log_content: bool,
     metrics: Arc<metrics::Metrics>,
-    recorder: JoinHandle<()>,
+    recorder: Recorder,
+}
+
+/// The latency recorder task, stopped when the server is dropped or stops.
+struct Recorder(JoinHandle<()>);
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Server {
@@ -131,7 +140,7 @@ impl Server {
             source,
         })?;
         let metrics = Arc::new(metrics::Metrics::new(&router.model_names()));
-        let recorder = metrics::spawn_recorder(metrics.clone(), router.subscribe());
+        let recorder = Recorder(metrics::spawn_recorder(metrics.clone(), router.subscribe()));
         Ok(Server {
             listener,
             local_addr,
@@ -214,7 +223,7 @@ impl Server {
                 }
             }
         };
-        recorder.abort();
+        drop(recorder);
         tracing::info!("proxy stopped");
         result.map_err(|e| anyhow::anyhow!("proxy on {local_addr} failed: {e}"))
     }

@@ -129,10 +129,11 @@ async fn shutdown_cuts_answers_still_running_after_the_grace_period() {
 
 #[tokio::test]
 async fn a_configured_token_is_required_except_for_liveness() {
-    // SAFETY of set_var: this variable is read only by this test's server.
-    unsafe { std::env::set_var("SIGNALBOX_PROXY_UNIT_TOKEN", "s3cret") };
+    // Setting a variable would race with other tests reading the environment, so the
+    // token is one every process has.
+    let token = std::env::var("PATH").expect("PATH is set");
     let config = ProxyConfig {
-        token_env: Some("SIGNALBOX_PROXY_UNIT_TOKEN".into()),
+        token_env: Some("PATH".into()),
         ..ProxyConfig::default()
     };
     let h = Harness::with_config(Script::answer("gemma3:1b", &["x"]), config).await;
@@ -158,7 +159,7 @@ async fn a_configured_token_is_required_except_for_liveness() {
     let allowed = h
         .client
         .post(h.url("/api/chat"))
-        .bearer_auth("s3cret")
+        .bearer_auth(&token)
         .body(CHAT)
         .send()
         .await
