@@ -56,19 +56,21 @@ pub fn target(
 }
 
 /// Ollama's rule: a name without a tag means `:latest`.
-fn same_model(a: &str, b: &str) -> bool {
-    fn tagged(name: &str) -> std::borrow::Cow<'_, str> {
-        if name
-            .rsplit('/')
-            .next()
-            .is_some_and(|last| last.contains(':'))
-        {
-            name.into()
-        } else {
-            format!("{name}:latest").into()
-        }
-    }
+pub fn same_model(a: &str, b: &str) -> bool {
     a == b || tagged(a) == tagged(b)
+}
+
+/// The name with its tag, `:latest` when it has none.
+pub fn tagged(name: &str) -> std::borrow::Cow<'_, str> {
+    if name
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
+    {
+        name.into()
+    } else {
+        format!("{name}:latest").into()
+    }
 }
 
 /// `X-Signalbox-Priority`; proxied requests are background work unless they say otherwise.

@@ -143,12 +143,14 @@ impl ApiError {
     pub fn body(&self) -> String {
         match self.flavor {
             Flavor::Ollama if self.attempts.is_empty() => ollama::error_object(&self.message),
-            Flavor::Ollama => to_go_json(&serde_json::json!({
-                "error": self.message,
-                "attempts": self.attempts.iter()
-                    .map(|(model, error)| serde_json::json!({"model": model, "error": error}))
-                    .collect::<Vec<_>>(),
-            })),
+            Flavor::Ollama => to_go_json(&ErrorWithAttempts {
+                error: &self.message,
+                attempts: self
+                    .attempts
+                    .iter()
+                    .map(|(model, error)| Attempt { model, error })
+                    .collect(),
+            }),
             Flavor::OpenAi => openai::error_object(
                 &self.message,
                 openai::error_type(self.status.as_u16()),
@@ -156,6 +158,19 @@ impl ApiError {
             ),
         }
     }
+}
+
+/// Ollama's error body with each model's reason after it.
+#[derive(serde::Serialize)]
+struct ErrorWithAttempts<'a> {
+    error: &'a str,
+    attempts: Vec<Attempt<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Attempt<'a> {
+    model: &'a str,
+    error: &'a str,
 }
 
 /// The soonest a retry can succeed: the nearest breaker probe, else one second.
@@ -233,7 +248,9 @@ mod tests {
             "{}",
             error.message
         );
-        let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
+        let body = error.body();
+        assert!(body.starts_with(r#"{"error":"server busy"#), "{body}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["attempts"][1]["model"], "m1");
     }
 
@@ -245,6 +262,11 @@ mod tests {
         });
         let error = ApiError::all_failed(Flavor::OpenAi, &failed(vec![bad]));
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert!(
+            error.body().starts_with(r#"{"error":{"message":"#),
+            "{}",
+            error.body()
+        );
         let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
         assert_eq!(body["error"]["type"], "invalid_request_error");
         assert_eq!(body["error"]["param"], serde_json::Value::Null);

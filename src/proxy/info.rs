@@ -1,7 +1,8 @@
 //! The read endpoints: liveness, model lists, version, `/metrics` and `/healthz`.
 
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
@@ -9,7 +10,7 @@ use super::error::{ApiError, Flavor, JSON};
 use super::wire::ollama::{ModelDetails, PsModel, TagsModel};
 use super::wire::openai::ModelEntry;
 use super::wire::{rfc3339_nano, to_go_json};
-use super::{App, ROUTED_MODEL};
+use super::{App, ROUTED_MODEL, answer};
 use crate::engine::BreakerState;
 use crate::events::Health;
 
@@ -55,6 +56,54 @@ pub async fn tags(State(app): State<App>) -> Response {
     )
 }
 
+/// `POST /api/show` body; `name` is the older spelling of `model`.
+#[derive(serde::Deserialize)]
+struct ShowRequest {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// The fields of Ollama's show response that are always present, in its order.
+#[derive(serde::Serialize)]
+struct ShowResponse {
+    details: ModelDetails,
+    model_info: serde_json::Map<String, serde_json::Value>,
+    capabilities: &'static [&'static str],
+    modified_at: String,
+}
+
+/// `POST /api/show`: what Ollama's CLI and web front ends ask before chatting. signalbox
+/// knows no model files, so it reports the fields Ollama always sends and the
+/// `completion` capability.
+pub async fn show(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    let flavor = Flavor::Ollama;
+    let result = async {
+        let bytes = super::body::read(body, &headers, app.max_body_bytes, flavor).await?;
+        let req: ShowRequest = super::body::parse(&bytes, flavor)?;
+        let model = req.model.or(req.name).unwrap_or_default();
+        if model.is_empty() {
+            return Err(ApiError::bad_request(flavor, "model is required"));
+        }
+        if !listed_names(&app)
+            .iter()
+            .any(|m| answer::same_model(&model, m))
+        {
+            let message = format!("model '{}' not found", answer::tagged(&model));
+            return Err(ApiError::new(flavor, StatusCode::NOT_FOUND, message));
+        }
+        let body = ShowResponse {
+            details: ModelDetails::default(),
+            model_info: serde_json::Map::new(),
+            capabilities: &["completion"],
+            modified_at: rfc3339_nano(app.started),
+        };
+        Ok(json(StatusCode::OK, to_go_json(&body)))
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
 /// `GET /api/ps`: the models their server last reported as loaded in memory.
 pub async fn ps(State(app): State<App>) -> Response {
     let snapshot = app.router.snapshot();
@@ -94,6 +143,12 @@ pub async fn version() -> Response {
     )
 }
 
+#[derive(serde::Serialize)]
+struct ModelList {
+    object: &'static str,
+    data: Vec<ModelEntry>,
+}
+
 /// `GET /v1/models`.
 pub async fn openai_models(State(app): State<App>) -> Response {
     let created = app.started.unix_timestamp();
@@ -108,7 +163,10 @@ pub async fn openai_models(State(app): State<App>) -> Response {
         .collect();
     json(
         StatusCode::OK,
-        to_go_json(&serde_json::json!({ "object": "list", "data": data })),
+        to_go_json(&ModelList {
+            object: "list",
+            data,
+        }),
     )
 }
 
@@ -125,19 +183,32 @@ pub async fn metrics(State(app): State<App>) -> Response {
         .into_response()
 }
 
+#[derive(serde::Serialize)]
+struct HealthBody<'a> {
+    status: &'static str,
+    open: Vec<&'a str>,
+    models: Vec<BreakerEntry<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct BreakerEntry<'a> {
+    model: &'a str,
+    breaker: BreakerState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_probe_in_ms: Option<u64>,
+}
+
 /// `GET /healthz`: 200 while at least one breaker admits requests (closed or half-open),
 /// else 503 naming the open ones.
 pub async fn healthz(State(app): State<App>) -> Response {
     let snapshot = app.router.snapshot();
-    let models: Vec<serde_json::Value> = snapshot
+    let models: Vec<BreakerEntry> = snapshot
         .models
         .iter()
-        .map(|m| {
-            let mut entry = serde_json::json!({ "model": &*m.name, "breaker": m.breaker.state });
-            if let Some(next) = m.breaker.next_probe_in {
-                entry["next_probe_in_ms"] = serde_json::json!(next.as_millis() as u64);
-            }
-            entry
+        .map(|m| BreakerEntry {
+            model: &m.name,
+            breaker: m.breaker.state,
+            next_probe_in_ms: m.breaker.next_probe_in.map(|d| d.as_millis() as u64),
         })
         .collect();
     let admitting = snapshot
@@ -157,7 +228,11 @@ pub async fn healthz(State(app): State<App>) -> Response {
         .collect();
     json(
         status,
-        to_go_json(&serde_json::json!({ "status": word, "open": open, "models": models })),
+        to_go_json(&HealthBody {
+            status: word,
+            open,
+            models,
+        }),
     )
 }
 

@@ -26,12 +26,13 @@ const BUCKETS: [f64; 14] = [
 ];
 
 /// The endpoints counted by name; anything else is `other`.
-const ENDPOINTS: [&str; 10] = [
+const ENDPOINTS: [&str; 11] = [
     "/",
     "/api/chat",
     "/api/generate",
     "/api/tags",
     "/api/ps",
+    "/api/show",
     "/api/version",
     "/v1/chat/completions",
     "/v1/models",

@@ -351,3 +351,27 @@ async fn root_answers_get_and_head_like_ollama() {
     assert_eq!(head.status(), 200);
     assert_eq!(head.text().await.unwrap(), "");
 }
+
+#[tokio::test]
+async fn show_describes_known_models_and_404s_others() {
+    let h = Harness::start(Script::default()).await;
+    let shown = got(h.post("/api/show", r#"{"model":"signalbox"}"#).await).await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(
+        key_order(&shown.body),
+        ["details", "model_info", "capabilities", "modified_at"]
+    );
+    let legacy = got(h.post("/api/show", r#"{"name":"gemma3:1b"}"#).await).await;
+    assert_eq!(legacy.status, 200);
+    let missing = got(h.post("/api/show", r#"{"model":"llama3.2"}"#).await).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.body,
+        r#"{"error":"model 'llama3.2:latest' not found"}"#
+    );
+    let empty = got(h.post("/api/show", r#"{}"#).await).await;
+    assert_eq!(
+        (empty.status, empty.body.as_str()),
+        (400, r#"{"error":"model is required"}"#)
+    );
+}

@@ -201,9 +201,26 @@ pub fn completion(head: &StreamHead, text: &str, reason: &str, usage: Usage) -> 
 
 /// OpenAI's error body: `{"error":{"message","type","param","code"}}`.
 pub fn error_object(message: &str, kind: &str, code: Option<&str>) -> String {
-    to_go_json(&serde_json::json!({
-        "error": { "message": message, "type": kind, "param": null, "code": code }
-    }))
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error: Detail<'a>,
+    }
+    #[derive(Serialize)]
+    struct Detail<'a> {
+        message: &'a str,
+        #[serde(rename = "type")]
+        kind: &'a str,
+        param: Option<&'a str>,
+        code: Option<&'a str>,
+    }
+    to_go_json(&Body {
+        error: Detail {
+            message,
+            kind,
+            param: None,
+            code,
+        },
+    })
 }
 
 /// OpenAI's error type for a status, as Ollama chooses it.
@@ -266,6 +283,14 @@ mod tests {
         assert!(usage_chunk(&h, usage).ends_with(
             r#""choices":[],"usage":{"prompt_tokens":27,"completion_tokens":3,"total_tokens":30}}"#
         ));
+    }
+
+    #[test]
+    fn error_object_keeps_openais_field_order() {
+        assert_eq!(
+            error_object("no", "api_error", None),
+            r#"{"error":{"message":"no","type":"api_error","param":null,"code":null}}"#
+        );
     }
 
     #[test]
