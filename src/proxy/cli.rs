@@ -74,8 +74,12 @@ impl ServeArgs {
     }
 }
 
-/// Log to stderr, filtered by `RUST_LOG` if set, else by the configured level.
+/// Log to stderr, filtered by `RUST_LOG` if set, else by the configured level. A logger
+/// the caller installed already is kept.
 pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
+    if tracing::dispatcher::has_been_set() {
+        return Ok(());
+    }
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .with_context(|| {
