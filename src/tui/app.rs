@@ -31,7 +31,10 @@ pub struct Now {
 
 impl Now {
     pub fn system() -> Now {
-        Now { at: Instant::now(), wall: OffsetDateTime::now_utc() }
+        Now {
+            at: Instant::now(),
+            wall: OffsetDateTime::now_utc(),
+        }
     }
 }
 
@@ -63,7 +66,10 @@ pub enum Effect {
     SetStrategy(StrategyKind),
     /// Ask the engine for a whole snapshot (after missed events).
     RefreshSnapshot,
-    Save { path: PathBuf, markdown: String },
+    Save {
+        path: PathBuf,
+        markdown: String,
+    },
     Quit,
 }
 
@@ -110,7 +116,11 @@ impl App {
 
     /// What is true now, for the key table.
     pub fn context(&self) -> Context {
-        Context { streaming: self.streaming, input_empty: self.input_text().is_empty(), help_open: self.help_open }
+        Context {
+            streaming: self.streaming,
+            input_empty: self.input_text().is_empty(),
+            help_open: self.help_open,
+        }
     }
 
     pub fn input_text(&self) -> String {
@@ -201,7 +211,10 @@ impl App {
                 Vec::new()
             }
             None if self.streaming => {
-                self.notice(NoticeKind::Warn, "An answer is still streaming; Esc cancels it.".into());
+                self.notice(
+                    NoticeKind::Warn,
+                    "An answer is still streaming; Esc cancels it.".into(),
+                );
                 Vec::new()
             }
             None => {
@@ -244,7 +257,10 @@ impl App {
 
     fn retry(&mut self) -> Vec<Effect> {
         if self.streaming {
-            self.notice(NoticeKind::Warn, "An answer is still streaming; Esc cancels it first.".into());
+            self.notice(
+                NoticeKind::Warn,
+                "An answer is still streaming; Esc cancels it first.".into(),
+            );
             return Vec::new();
         }
         match self.last_prompt.clone() {
@@ -267,8 +283,11 @@ impl App {
                 if let Some(entry) = self.chat.open_answer() {
                     entry.model = Some(answer.model.clone());
                     entry.text = answer.text;
-                    entry.fallbacks =
-                        answer.fallbacks.iter().map(|(m, e)| (m.clone(), e.to_string())).collect();
+                    entry.fallbacks = answer
+                        .fallbacks
+                        .iter()
+                        .map(|(m, e)| (m.clone(), e.to_string()))
+                        .collect();
                     entry.status = AnswerStatus::Done {
                         total: answer.total,
                         first_token: answer.time_to_first_token,
@@ -277,7 +296,9 @@ impl App {
                 }
             }
             event => {
-                let Some(entry) = self.chat.open_answer() else { return Vec::new() };
+                let Some(entry) = self.chat.open_answer() else {
+                    return Vec::new();
+                };
                 match event {
                     ReplyEvent::Routed { model, .. } => {
                         entry.model = Some(model);
@@ -287,9 +308,19 @@ impl App {
                         entry.text.push_str(&token);
                         entry.status = AnswerStatus::Streaming;
                     }
-                    ReplyEvent::Retrying { failed, error, next } => {
-                        let discarded = if entry.text.is_empty() { "" } else { "; its partial answer was discarded" };
-                        entry.retries.push(format!("{failed} failed ({error}){discarded}; trying {next}"));
+                    ReplyEvent::Retrying {
+                        failed,
+                        error,
+                        next,
+                    } => {
+                        let discarded = if entry.text.is_empty() {
+                            ""
+                        } else {
+                            "; its partial answer was discarded"
+                        };
+                        entry.retries.push(format!(
+                            "{failed} failed ({error}){discarded}; trying {next}"
+                        ));
                         entry.text.clear();
                         entry.model = Some(next);
                     }
@@ -306,9 +337,15 @@ impl App {
         if let Some(entry) = self.chat.open_answer() {
             entry.status = AnswerStatus::Failed(why);
         }
-        let Some(prompt) = self.last_prompt.clone() else { return };
+        let Some(prompt) = self.last_prompt.clone() else {
+            return;
+        };
         let typed = self.input_text();
-        let restored = if typed.trim().is_empty() { prompt } else { format!("{prompt}\n{typed}") };
+        let restored = if typed.trim().is_empty() {
+            prompt
+        } else {
+            format!("{prompt}\n{typed}")
+        };
         self.input = new_input(&self.theme);
         self.input.insert_str(restored);
     }
@@ -325,7 +362,10 @@ impl App {
             Command::Metrics => {
                 match &self.board.snapshot {
                     Some(snapshot) => self.chat.push(Entry::Table(metrics_table(snapshot))),
-                    None => self.notice(NoticeKind::Info, "No figures yet: the engine has not reported.".into()),
+                    None => self.notice(
+                        NoticeKind::Info,
+                        "No figures yet: the engine has not reported.".into(),
+                    ),
                 }
                 self.chat.follow();
             }
@@ -338,20 +378,34 @@ impl App {
             Command::Strategy(name) => return self.strategy_command(name),
             Command::Save(path) => {
                 let path = path.unwrap_or_else(|| default_save_path(now.wall));
-                return vec![Effect::Save { path, markdown: self.chat.to_markdown() }];
+                return vec![Effect::Save {
+                    path,
+                    markdown: self.chat.to_markdown(),
+                }];
             }
         }
         Vec::new()
     }
 
     fn model_command(&mut self, name: &str, effect: fn(ModelName) -> Effect) -> Vec<Effect> {
-        let by_number = name.parse::<usize>().ok().and_then(|n| n.checked_sub(1)).and_then(|i| self.models.get(i));
+        let by_number = name
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| self.models.get(i));
         match by_number.or_else(|| self.models.iter().find(|m| &***m == name)) {
             Some(model) => vec![effect(model.clone())],
             None => {
-                let known: Vec<String> =
-                    self.models.iter().enumerate().map(|(i, m)| format!("{} {m}", i + 1)).collect();
-                self.notice(NoticeKind::Error, format!("No model '{name}'. Models: {}", known.join(", ")));
+                let known: Vec<String> = self
+                    .models
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| format!("{} {m}", i + 1))
+                    .collect();
+                self.notice(
+                    NoticeKind::Error,
+                    format!("No model '{name}'. Models: {}", known.join(", ")),
+                );
                 Vec::new()
             }
         }
@@ -363,12 +417,18 @@ impl App {
         match name.as_deref().map(|n| (n, StrategyKind::from_name(n))) {
             Some((_, Some(kind))) => vec![Effect::SetStrategy(kind)],
             Some((n, None)) => {
-                self.notice(NoticeKind::Error, format!("No strategy '{n}'. Strategies: {valid}"));
+                self.notice(
+                    NoticeKind::Error,
+                    format!("No strategy '{n}'. Strategies: {valid}"),
+                );
                 Vec::new()
             }
             None => {
                 let current = self.board.strategy.unwrap_or("unknown");
-                self.notice(NoticeKind::Info, format!("Strategy: {current}. Strategies: {valid}"));
+                self.notice(
+                    NoticeKind::Info,
+                    format!("Strategy: {current}. Strategies: {valid}"),
+                );
                 Vec::new()
             }
         }
@@ -394,7 +454,12 @@ impl App {
 
 fn new_input(theme: &Theme) -> TextArea<'static> {
     let mut input = TextArea::default();
-    input.set_block(Block::default().borders(Borders::ALL).border_style(theme.focus_border).title(" prompt "));
+    input.set_block(
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.focus_border)
+            .title(" prompt "),
+    );
     input.set_cursor_line_style(Style::new());
     input.set_placeholder_text("Ask anything · Enter sends · Alt+Enter new line · /help");
     input.set_placeholder_style(theme.dim);

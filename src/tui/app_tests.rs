@@ -57,7 +57,10 @@ fn notices(app: &App) -> Vec<String> {
 }
 
 fn timeout() -> AttemptError {
-    AttemptError::Backend(BackendError::Timeout { kind: TimeoutKind::FirstToken, after: Duration::from_secs(5) })
+    AttemptError::Backend(BackendError::Timeout {
+        kind: TimeoutKind::FirstToken,
+        after: Duration::from_secs(5),
+    })
 }
 
 fn answer(model: &str, text: &str) -> Answer {
@@ -77,16 +80,24 @@ fn enter_submits_the_prompt_with_the_conversation_and_clears_the_input() {
     let base = Instant::now();
     let mut app = fixtures::app(base);
     let effects = send(&mut app, base, "why is the sky blue?");
-    let [Effect::Submit(request)] = effects.as_slice() else { panic!("expected one submit: {effects:?}") };
+    let [Effect::Submit(request)] = effects.as_slice() else {
+        panic!("expected one submit: {effects:?}")
+    };
     assert_eq!(request.messages.len(), 1);
     assert_eq!(request.messages[0].role, Role::User);
     assert_eq!(request.messages[0].content, "why is the sky blue?");
     assert!(app.input_text().is_empty());
     assert!(app.streaming);
 
-    reply(&mut app, base, ReplyEvent::Done(answer("gemma3:1b", "Rayleigh scattering.")));
+    reply(
+        &mut app,
+        base,
+        ReplyEvent::Done(answer("gemma3:1b", "Rayleigh scattering.")),
+    );
     let effects = send(&mut app, base, "and at sunset?");
-    let [Effect::Submit(request)] = effects.as_slice() else { panic!("expected one submit") };
+    let [Effect::Submit(request)] = effects.as_slice() else {
+        panic!("expected one submit")
+    };
     let roles: Vec<Role> = request.messages.iter().map(|m| m.role).collect();
     assert_eq!(roles, [Role::User, Role::Assistant, Role::User]);
 }
@@ -100,7 +111,9 @@ fn alt_enter_inserts_a_new_line_instead_of_sending() {
     type_text(&mut app, base, "line two");
     assert_eq!(app.input_text(), "line one\nline two");
     let effects = key(&mut app, base, KeyCode::Enter, KeyModifiers::NONE);
-    let [Effect::Submit(request)] = effects.as_slice() else { panic!("expected one submit") };
+    let [Effect::Submit(request)] = effects.as_slice() else {
+        panic!("expected one submit")
+    };
     assert_eq!(request.messages[0].content, "line one\nline two");
 }
 
@@ -110,7 +123,15 @@ fn tokens_append_to_the_answer_under_the_routed_model() {
     let mut app = fixtures::app(base);
     send(&mut app, base, "hi");
     assert_eq!(last_answer(&app).status, AnswerStatus::Waiting);
-    reply(&mut app, base, ReplyEvent::Routed { id: RequestId(1), model: name("gemma3:1b"), reason: "lowest p95".into() });
+    reply(
+        &mut app,
+        base,
+        ReplyEvent::Routed {
+            id: RequestId(1),
+            model: name("gemma3:1b"),
+            reason: "lowest p95".into(),
+        },
+    );
     reply(&mut app, base, ReplyEvent::Token("Hel".into()));
     reply(&mut app, base, ReplyEvent::Token("lo".into()));
     let a = last_answer(&app);
@@ -124,14 +145,34 @@ fn retrying_discards_the_failed_attempts_partial_text_and_says_so() {
     let base = Instant::now();
     let mut app = fixtures::app(base);
     send(&mut app, base, "hi");
-    reply(&mut app, base, ReplyEvent::Routed { id: RequestId(1), model: name("gemma3:1b"), reason: "r".into() });
+    reply(
+        &mut app,
+        base,
+        ReplyEvent::Routed {
+            id: RequestId(1),
+            model: name("gemma3:1b"),
+            reason: "r".into(),
+        },
+    );
     reply(&mut app, base, ReplyEvent::Token("half an ans".into()));
-    reply(&mut app, base, ReplyEvent::Retrying { failed: name("gemma3:1b"), error: timeout(), next: name("gemma2:2b") });
+    reply(
+        &mut app,
+        base,
+        ReplyEvent::Retrying {
+            failed: name("gemma3:1b"),
+            error: timeout(),
+            next: name("gemma2:2b"),
+        },
+    );
     let a = last_answer(&app);
     assert_eq!(a.text, "");
     assert_eq!(a.model.as_deref(), Some("gemma2:2b"));
     assert_eq!(a.retries.len(), 1);
-    assert!(a.retries[0].contains("gemma3:1b failed (timed out (first token) after 5s)"), "{}", a.retries[0]);
+    assert!(
+        a.retries[0].contains("gemma3:1b failed (timed out (first token) after 5s)"),
+        "{}",
+        a.retries[0]
+    );
     assert!(a.retries[0].contains("partial answer was discarded"));
     reply(&mut app, base, ReplyEvent::Token("Whole answer".into()));
     assert_eq!(last_answer(&app).text, "Whole answer");
@@ -147,11 +188,31 @@ fn done_labels_the_answer_with_its_figures_and_fallbacks() {
     reply(&mut app, base, ReplyEvent::Done(done));
     let a = last_answer(&app);
     assert_eq!(a.text, "final text");
-    assert_eq!(a.fallbacks, [(name("gemma3:1b"), "timed out (first token) after 5s".to_string())]);
-    assert!(matches!(a.status, AnswerStatus::Done { tokens_per_sec: Some(_), .. }));
+    assert_eq!(
+        a.fallbacks,
+        [(
+            name("gemma3:1b"),
+            "timed out (first token) after 5s".to_string()
+        )]
+    );
+    assert!(matches!(
+        a.status,
+        AnswerStatus::Done {
+            tokens_per_sec: Some(_),
+            ..
+        }
+    ));
     assert!(!app.streaming);
-    assert!(app.chat.to_markdown().contains("gemma2:2b · 1.2 s · first token 180 ms · 42 tok/s"));
-    assert!(app.chat.to_markdown().contains("by fallback: gemma3:1b (timed out"));
+    assert!(
+        app.chat
+            .to_markdown()
+            .contains("gemma2:2b · 1.2 s · first token 180 ms · 42 tok/s")
+    );
+    assert!(
+        app.chat
+            .to_markdown()
+            .contains("by fallback: gemma3:1b (timed out")
+    );
 }
 
 #[test]
@@ -161,16 +222,27 @@ fn every_model_failing_puts_the_prompt_back_in_the_input() {
     send(&mut app, base, "a prompt\nover two lines");
     let all = AllFailed {
         attempts: vec![
-            (name("gemma3:1b"), AttemptError::CircuitOpen { next_probe_in: Duration::from_secs(7) }),
+            (
+                name("gemma3:1b"),
+                AttemptError::CircuitOpen {
+                    next_probe_in: Duration::from_secs(7),
+                },
+            ),
             (name("gemma2:2b"), timeout()),
         ],
     };
     reply(&mut app, base, ReplyEvent::Failed(all.clone()));
     assert_eq!(app.input_text(), "a prompt\nover two lines");
     assert!(!app.streaming);
-    assert_eq!(last_answer(&app).status, AnswerStatus::Failed(all.to_string()));
+    assert_eq!(
+        last_answer(&app).status,
+        AnswerStatus::Failed(all.to_string())
+    );
     let md = app.chat.to_markdown();
-    assert!(md.contains("gemma3:1b: circuit open, next probe in 7 s; gemma2:2b: timed out"), "{md}");
+    assert!(
+        md.contains("gemma3:1b: circuit open, next probe in 7 s; gemma2:2b: timed out"),
+        "{md}"
+    );
     assert!(md.contains("Your prompt is back in the input box"));
 }
 
@@ -188,7 +260,10 @@ fn a_reply_that_ends_without_an_answer_also_restores_the_prompt() {
 fn esc_cancels_the_streaming_answer_and_keeps_its_text() {
     let base = Instant::now();
     let mut app = fixtures::app(base);
-    assert!(key(&mut app, base, KeyCode::Esc, KeyModifiers::NONE).is_empty(), "nothing to cancel yet");
+    assert!(
+        key(&mut app, base, KeyCode::Esc, KeyModifiers::NONE).is_empty(),
+        "nothing to cancel yet"
+    );
     send(&mut app, base, "hi");
     reply(&mut app, base, ReplyEvent::Token("partial".into()));
     let effects = key(&mut app, base, KeyCode::Esc, KeyModifiers::NONE);
@@ -235,13 +310,22 @@ fn typed_commands_trip_reset_and_change_strategy() {
     let effects = send(&mut app, base, "/reset 1");
     assert!(matches!(effects.as_slice(), [Effect::Reset(m)] if &**m == "gemma3:1b"));
     let effects = send(&mut app, base, "/strategy round-robin");
-    assert!(matches!(effects.as_slice(), [Effect::SetStrategy(StrategyKind::RoundRobin)]));
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::SetStrategy(StrategyKind::RoundRobin)]
+    ));
 
     assert!(send(&mut app, base, "/trip nosuch").is_empty());
     assert!(send(&mut app, base, "/strategy fastest").is_empty());
     let notes = notices(&app);
-    assert_eq!(notes[0], "No model 'nosuch'. Models: 1 gemma3:1b, 2 gemma2:2b");
-    assert_eq!(notes[1], "No strategy 'fastest'. Strategies: p95, round-robin");
+    assert_eq!(
+        notes[0],
+        "No model 'nosuch'. Models: 1 gemma3:1b, 2 gemma2:2b"
+    );
+    assert_eq!(
+        notes[1],
+        "No strategy 'fastest'. Strategies: p95, round-robin"
+    );
 }
 
 #[test]
@@ -249,11 +333,22 @@ fn metrics_and_exit_work_typed_bare_as_in_the_original() {
     let base = Instant::now();
     let mut app = fixtures::app(base);
     assert!(send(&mut app, base, "metrics").is_empty());
-    let Some(Entry::Table(table)) = app.chat.entries().last() else { panic!("expected a table") };
-    assert!(table.contains("gemma3:1b") && table.contains("p95") && table.contains("ttft95"), "{table}");
+    let Some(Entry::Table(table)) = app.chat.entries().last() else {
+        panic!("expected a table")
+    };
+    assert!(
+        table.contains("gemma3:1b") && table.contains("p95") && table.contains("ttft95"),
+        "{table}"
+    );
     assert!(table.contains("98%"), "success rate 39/40: {table}");
-    assert!(matches!(send(&mut app, base, "exit").as_slice(), [Effect::Quit]));
-    assert!(matches!(send(&mut app, base, "/quit").as_slice(), [Effect::Quit]));
+    assert!(matches!(
+        send(&mut app, base, "exit").as_slice(),
+        [Effect::Quit]
+    ));
+    assert!(matches!(
+        send(&mut app, base, "/quit").as_slice(),
+        [Effect::Quit]
+    ));
 }
 
 #[test]
@@ -262,7 +357,11 @@ fn unknown_command_lists_the_commands_and_keeps_the_text() {
     let mut app = fixtures::app(base);
     assert!(send(&mut app, base, "/nope").is_empty());
     assert!(notices(&app)[0].starts_with("unknown command '/nope'. Commands: /metrics"));
-    assert_eq!(app.input_text(), "/nope", "the mistyped command stays to be fixed");
+    assert_eq!(
+        app.input_text(),
+        "/nope",
+        "the mistyped command stays to be fixed"
+    );
 }
 
 #[test]
@@ -272,7 +371,9 @@ fn save_defaults_to_a_timestamped_markdown_file() {
     send(&mut app, base, "q");
     reply(&mut app, base, ReplyEvent::Done(answer("gemma3:1b", "a")));
     let effects = send(&mut app, base, "/save");
-    let [Effect::Save { path, markdown }] = effects.as_slice() else { panic!("expected save") };
+    let [Effect::Save { path, markdown }] = effects.as_slice() else {
+        panic!("expected save")
+    };
     assert_eq!(path.to_str(), Some("signalbox-chat-20261203-120000.md"));
     assert!(markdown.starts_with("# signalbox chat"));
     assert!(markdown.contains("## You\n\nq"));
@@ -294,13 +395,20 @@ fn retry_key_sends_the_last_prompt_again() {
     send(&mut app, base, "again please");
     reply(&mut app, base, ReplyEvent::Done(answer("gemma3:1b", "ok")));
     let effects = key(&mut app, base, KeyCode::Char('r'), KeyModifiers::CONTROL);
-    let [Effect::Submit(request)] = effects.as_slice() else { panic!("expected submit") };
-    assert_eq!(request.messages.last().map(|m| m.content.as_str()), Some("again please"));
+    let [Effect::Submit(request)] = effects.as_slice() else {
+        panic!("expected submit")
+    };
+    assert_eq!(
+        request.messages.last().map(|m| m.content.as_str()),
+        Some("again please")
+    );
 }
 
 fn draw(app: &mut App, base: Instant, width: u16, height: u16) {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal.draw(|f| super::view::render(f, app, base)).expect("draw");
+    terminal
+        .draw(|f| super::view::render(f, app, base))
+        .expect("draw");
 }
 
 #[test]
@@ -349,9 +457,15 @@ fn breaker_event_starts_a_countdown_that_ticks_down() {
     };
     app.update(Msg::Bus(event), fixtures::now(base));
     assert!(app.needs_tick());
-    assert_eq!(app.board.countdown(1, fixtures::later(base, 3).at), Some(Duration::from_secs(7)));
+    assert_eq!(
+        app.board.countdown(1, fixtures::later(base, 3).at),
+        Some(Duration::from_secs(7))
+    );
     let log = app.board.log.back().expect("a log line");
-    assert_eq!(log.text, "gemma2:2b breaker closed → open: 2 failures in a row (open 10 s)");
+    assert_eq!(
+        log.text,
+        "gemma2:2b breaker closed → open: 2 failures in a row (open 10 s)"
+    );
 }
 
 #[test]
@@ -371,8 +485,15 @@ fn the_event_log_is_bounded() {
     let base = Instant::now();
     let mut app = fixtures::app(base);
     for i in 0..(super::board::LOG_CAPACITY + 50) {
-        app.board.log(fixtures::now(base).wall, super::board::Level::Info, format!("line {i}"));
+        app.board.log(
+            fixtures::now(base).wall,
+            super::board::Level::Info,
+            format!("line {i}"),
+        );
     }
     assert_eq!(app.board.log.len(), super::board::LOG_CAPACITY);
-    assert_eq!(app.board.log.back().map(|l| l.text.as_str()), Some("line 249"));
+    assert_eq!(
+        app.board.log.back().map(|l| l.text.as_str()),
+        Some("line 249")
+    );
 }

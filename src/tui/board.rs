@@ -49,7 +49,12 @@ impl Board {
         self.probe_at = snapshot
             .models
             .iter()
-            .map(|m| m.breaker.next_probe_in.filter(|_| m.breaker.state == BreakerState::Open).map(|d| now + d))
+            .map(|m| {
+                m.breaker
+                    .next_probe_in
+                    .filter(|_| m.breaker.state == BreakerState::Open)
+                    .map(|d| now + d)
+            })
             .collect();
         if self.stale {
             self.stale = false;
@@ -63,7 +68,13 @@ impl Board {
     pub fn apply_event(&mut self, event: &Event, now: Instant, wall: OffsetDateTime) {
         match event {
             Event::Snapshot(snapshot) => self.apply_snapshot((**snapshot).clone(), now),
-            Event::Routed { id, candidates, reason, strategy, .. } => {
+            Event::Routed {
+                id,
+                candidates,
+                reason,
+                strategy,
+                ..
+            } => {
                 self.strategy = Some(strategy);
                 let mut line = match candidates.first() {
                     Some(first) => format!("{id} → {first}"),
@@ -76,7 +87,13 @@ impl Board {
                 line.push_str(&format!(": {reason}"));
                 self.last_route = Some(line);
             }
-            Event::Breaker { model, from, to, reason, open_for } => {
+            Event::Breaker {
+                model,
+                from,
+                to,
+                reason,
+                open_for,
+            } => {
                 self.patch_breaker(model, *to, *open_for, now);
                 let mut text = format!("{model} breaker {from} → {to}: {reason}");
                 if let Some(d) = open_for {
@@ -89,10 +106,24 @@ impl Board {
                 };
                 self.log(wall, level, text);
             }
-            Event::Fallback { id, from, to, reason } => {
-                self.log(wall, Level::Warn, format!("{id} fallback {from} → {to}: {reason}"));
+            Event::Fallback {
+                id,
+                from,
+                to,
+                reason,
+            } => {
+                self.log(
+                    wall,
+                    Level::Warn,
+                    format!("{id} fallback {from} → {to}: {reason}"),
+                );
             }
-            Event::Finished { id, model, outcome: Outcome::Failed(error), .. } if !error.is_rejection() => {
+            Event::Finished {
+                id,
+                model,
+                outcome: Outcome::Failed(error),
+                ..
+            } if !error.is_rejection() => {
                 self.log(wall, Level::Error, format!("{id} {model} failed: {error}"));
             }
             Event::Health { model, health } => self.patch_health(model, health, wall),
@@ -107,7 +138,11 @@ impl Board {
     /// Notes that events were missed.
     pub fn mark_stale(&mut self, missed: u64, wall: OffsetDateTime) {
         self.stale = true;
-        self.log(wall, Level::Warn, format!("dashboard fell behind, {missed} events missed; refreshing"));
+        self.log(
+            wall,
+            Level::Warn,
+            format!("dashboard fell behind, {missed} events missed; refreshing"),
+        );
     }
 
     pub fn log(&mut self, at: OffsetDateTime, level: Level, text: String) {
@@ -119,7 +154,11 @@ impl Board {
 
     /// Time until model `index`'s open breaker admits a probe.
     pub fn countdown(&self, index: usize, now: Instant) -> Option<Duration> {
-        self.probe_at.get(index).copied().flatten().map(|at| at.saturating_duration_since(now))
+        self.probe_at
+            .get(index)
+            .copied()
+            .flatten()
+            .map(|at| at.saturating_duration_since(now))
     }
 
     /// Whether a countdown is on screen, so the clock must tick.
@@ -127,9 +166,19 @@ impl Board {
         self.probe_at.iter().any(Option::is_some)
     }
 
-    fn patch_breaker(&mut self, model: &ModelName, to: BreakerState, open_for: Option<Duration>, now: Instant) {
-        let Some(snapshot) = &mut self.snapshot else { return };
-        let Some(index) = snapshot.models.iter().position(|m| m.name == *model) else { return };
+    fn patch_breaker(
+        &mut self,
+        model: &ModelName,
+        to: BreakerState,
+        open_for: Option<Duration>,
+        now: Instant,
+    ) {
+        let Some(snapshot) = &mut self.snapshot else {
+            return;
+        };
+        let Some(index) = snapshot.models.iter().position(|m| m.name == *model) else {
+            return;
+        };
         let breaker = &mut snapshot.models[index].breaker;
         breaker.state = to;
         if to == BreakerState::Open {
@@ -140,20 +189,33 @@ impl Board {
         }
         breaker.next_probe_in = open_for;
         if let Some(slot) = self.probe_at.get_mut(index) {
-            *slot = open_for.filter(|_| to == BreakerState::Open).map(|d| now + d);
+            *slot = open_for
+                .filter(|_| to == BreakerState::Open)
+                .map(|d| now + d);
         }
     }
 
     fn patch_health(&mut self, model: &ModelName, health: &Health, wall: OffsetDateTime) {
-        let Some(snapshot) = &mut self.snapshot else { return };
-        let Some(m) = snapshot.models.iter_mut().find(|m| m.name == *model) else { return };
-        let changed = m.health.as_ref().is_none_or(|old| kind(old) != kind(health));
+        let Some(snapshot) = &mut self.snapshot else {
+            return;
+        };
+        let Some(m) = snapshot.models.iter_mut().find(|m| m.name == *model) else {
+            return;
+        };
+        let changed = m
+            .health
+            .as_ref()
+            .is_none_or(|old| kind(old) != kind(health));
         m.health = Some(health.clone());
         if changed {
             let (level, text) = match health {
                 Health::Ready { .. } => (Level::Info, format!("{model} is ready")),
-                Health::NotInstalled { fix } => (Level::Error, format!("{model} is not installed: {fix}")),
-                Health::Unreachable { reason } => (Level::Error, format!("{model} unreachable: {reason}")),
+                Health::NotInstalled { fix } => {
+                    (Level::Error, format!("{model} is not installed: {fix}"))
+                }
+                Health::Unreachable { reason } => {
+                    (Level::Error, format!("{model} unreachable: {reason}"))
+                }
             };
             self.log(wall, level, text);
         }

@@ -18,7 +18,11 @@ pub enum AnswerStatus {
     /// Submitted; no model has it yet.
     Waiting,
     Streaming,
-    Done { total: Duration, first_token: Option<Duration>, tokens_per_sec: Option<f64> },
+    Done {
+        total: Duration,
+        first_token: Option<Duration>,
+        tokens_per_sec: Option<f64>,
+    },
     Cancelled,
     /// Every model failed; the reasons, one per model.
     Failed(String),
@@ -72,7 +76,13 @@ pub struct Chat {
 
 impl Default for Chat {
     fn default() -> Self {
-        Chat { entries: Vec::new(), cache: Vec::new(), top: None, last_total: 0, last_height: 1 }
+        Chat {
+            entries: Vec::new(),
+            cache: Vec::new(),
+            top: None,
+            last_total: 0,
+            last_height: 1,
+        }
     }
 }
 
@@ -92,10 +102,17 @@ impl Chat {
 
     /// The answer being written, if the last one is still open.
     pub fn open_answer(&mut self) -> Option<&mut AnswerEntry> {
-        let index = self.entries.iter().rposition(|e| matches!(e, Entry::Answer(_)))?;
+        let index = self
+            .entries
+            .iter()
+            .rposition(|e| matches!(e, Entry::Answer(_)))?;
         self.cache[index] = None;
         match &mut self.entries[index] {
-            Entry::Answer(a) if matches!(a.status, AnswerStatus::Waiting | AnswerStatus::Streaming) => Some(a),
+            Entry::Answer(a)
+                if matches!(a.status, AnswerStatus::Waiting | AnswerStatus::Streaming) =>
+            {
+                Some(a)
+            }
             _ => None,
         }
     }
@@ -212,7 +229,11 @@ fn answer_header(a: &AnswerEntry) -> String {
     match &a.status {
         AnswerStatus::Waiting => "waiting for a model…".to_string(),
         AnswerStatus::Streaming => format!("{model} · streaming…"),
-        AnswerStatus::Done { total, first_token, tokens_per_sec } => {
+        AnswerStatus::Done {
+            total,
+            first_token,
+            tokens_per_sec,
+        } => {
             let mut s = format!("{model} · {}", ms(*total));
             if let Some(t) = first_token {
                 s.push_str(&format!(" · first token {}", ms(*t)));
@@ -231,14 +252,20 @@ fn answer_header(a: &AnswerEntry) -> String {
 fn answer_notes(a: &AnswerEntry) -> Vec<String> {
     let mut notes: Vec<String> = a.retries.iter().map(|r| format!("↻ {r}")).collect();
     if !a.fallbacks.is_empty() && matches!(a.status, AnswerStatus::Done { .. }) {
-        let failed: Vec<String> = a.fallbacks.iter().map(|(m, why)| format!("{m} ({why})")).collect();
+        let failed: Vec<String> = a
+            .fallbacks
+            .iter()
+            .map(|(m, why)| format!("{m} ({why})"))
+            .collect();
         notes.push(format!("↪ by fallback: {} failed first", failed.join(", ")));
     }
     match &a.status {
         AnswerStatus::Cancelled => notes.push("✕ cancelled; the server was told to stop".into()),
         AnswerStatus::Failed(why) => {
             notes.push(format!("✕ every model failed: {why}"));
-            notes.push("Your prompt is back in the input box: edit it or press Enter to retry.".into());
+            notes.push(
+                "Your prompt is back in the input box: edit it or press Enter to retry.".into(),
+            );
         }
         _ => {}
     }
@@ -253,12 +280,19 @@ fn entry_lines(entry: &Entry, width: usize, theme: &Theme) -> Vec<Line<'static>>
             lines.extend(plain_lines(text, width, "  ", Style::new()));
         }
         Entry::Answer(a) => {
-            lines.push(Line::from(Span::styled(format!("‹ {}", answer_header(a)), theme.model)));
+            lines.push(Line::from(Span::styled(
+                format!("‹ {}", answer_header(a)),
+                theme.model,
+            )));
             if !a.text.is_empty() {
                 lines.extend(markdown_lines(&a.text, width, "  ", theme));
             }
             for note in answer_notes(a) {
-                let style = if note.starts_with('✕') { theme.error } else { theme.warn };
+                let style = if note.starts_with('✕') {
+                    theme.error
+                } else {
+                    theme.warn
+                };
                 lines.extend(plain_lines(&note, width, "  ", style));
             }
         }
@@ -271,7 +305,10 @@ fn entry_lines(entry: &Entry, width: usize, theme: &Theme) -> Vec<Line<'static>>
             lines.extend(plain_lines(text, width, "· ", style));
         }
         Entry::Table(text) => {
-            lines.extend(text.lines().map(|l| Line::from(Span::styled(l.to_string(), theme.code))));
+            lines.extend(
+                text.lines()
+                    .map(|l| Line::from(Span::styled(l.to_string(), theme.code))),
+            );
         }
     }
     lines.push(Line::default());

@@ -30,9 +30,15 @@ pub enum CommandError {
 
 /// Every command, for messages and the help overlay.
 pub const COMMANDS: &[(&str, &str)] = &[
-    ("/metrics", "a metrics table per model into the chat (also: metrics)"),
+    (
+        "/metrics",
+        "a metrics table per model into the chat (also: metrics)",
+    ),
     ("/trip MODEL", "open a model's breaker now (name or number)"),
-    ("/reset MODEL", "close a model's breaker and clear its backoff"),
+    (
+        "/reset MODEL",
+        "close a model's breaker and clear its backoff",
+    ),
     ("/strategy [NAME]", "show or change the routing strategy"),
     ("/save [FILE]", "save the chat as Markdown"),
     ("/retry", "send the last prompt again"),
@@ -41,8 +47,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/exit, /quit", "leave (also: exit)"),
 ];
 
-const COMMAND_LIST: &str =
-    "/metrics, /trip MODEL, /reset MODEL, /strategy [NAME], /save [FILE], /retry, /clear, /help, /exit";
+const COMMAND_LIST: &str = "/metrics, /trip MODEL, /reset MODEL, /strategy [NAME], /save [FILE], /retry, /clear, /help, /exit";
 
 /// Reads a submitted line: `None` when it is a prompt for the models.
 pub fn parse(line: &str) -> Option<Result<Command, CommandError>> {
@@ -68,7 +73,11 @@ pub fn parse(line: &str) -> Option<Result<Command, CommandError>> {
                 let name = if name == "trip" { "trip" } else { "reset" };
                 return Some(Err(CommandError::MissingModel(name)));
             };
-            if name == "trip" { Command::Trip(model) } else { Command::Reset(model) }
+            if name == "trip" {
+                Command::Trip(model)
+            } else {
+                Command::Reset(model)
+            }
         }
         "strategy" => Command::Strategy(arg),
         "save" => Command::Save(arg.map(PathBuf::from)),
@@ -87,12 +96,21 @@ mod tests {
         assert_eq!(parse("  metrics "), Some(Ok(Command::Metrics)));
         assert_eq!(parse("exit"), Some(Ok(Command::Exit)));
         assert_eq!(parse("/quit"), Some(Ok(Command::Exit)));
-        assert_eq!(parse("/trip gemma3:1b"), Some(Ok(Command::Trip("gemma3:1b".into()))));
+        assert_eq!(
+            parse("/trip gemma3:1b"),
+            Some(Ok(Command::Trip("gemma3:1b".into())))
+        );
         assert_eq!(parse("/reset 2"), Some(Ok(Command::Reset("2".into()))));
         assert_eq!(parse("/strategy"), Some(Ok(Command::Strategy(None))));
-        assert_eq!(parse("/strategy round-robin"), Some(Ok(Command::Strategy(Some("round-robin".into())))));
+        assert_eq!(
+            parse("/strategy round-robin"),
+            Some(Ok(Command::Strategy(Some("round-robin".into()))))
+        );
         assert_eq!(parse("/save"), Some(Ok(Command::Save(None))));
-        assert_eq!(parse("/save out.md"), Some(Ok(Command::Save(Some("out.md".into())))));
+        assert_eq!(
+            parse("/save out.md"),
+            Some(Ok(Command::Save(Some("out.md".into()))))
+        );
     }
 
     #[test]
@@ -104,14 +122,23 @@ mod tests {
 
     #[test]
     fn unknown_command_names_every_valid_one() {
-        let err = parse("/frobnicate").and_then(Result::err).map(|e| e.to_string()).unwrap_or_default();
+        let err = parse("/frobnicate")
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("unknown command '/frobnicate'"), "{err}");
-        assert!(err.contains("/metrics") && err.contains("/trip MODEL") && err.contains("/exit"), "{err}");
+        assert!(
+            err.contains("/metrics") && err.contains("/trip MODEL") && err.contains("/exit"),
+            "{err}"
+        );
     }
 
     #[test]
     fn trip_without_a_model_says_how_to_use_it() {
-        let err = parse("/trip").and_then(Result::err).map(|e| e.to_string()).unwrap_or_default();
+        let err = parse("/trip")
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert_eq!(err, "/trip needs a model: /trip NAME or /trip NUMBER");
     }
 }

@@ -99,11 +99,15 @@ fn apply(effect: Effect, engine: &Engine, app: &mut App, reply: &mut Option<Repl
             tracing::info!("answer cancelled by the user");
         }
         Effect::Trip(model) => {
-            let result = engine.trip(&model).map(|()| format!("Tripped {model}'s breaker: open now, then it probes."));
+            let result = engine
+                .trip(&model)
+                .map(|()| format!("Tripped {model}'s breaker: open now, then it probes."));
             app.effect_result(result.map_err(|e| e.to_string()), now);
         }
         Effect::Reset(model) => {
-            let result = engine.reset(&model).map(|()| format!("Reset {model}'s breaker: closed, backoff cleared."));
+            let result = engine
+                .reset(&model)
+                .map(|()| format!("Reset {model}'s breaker: closed, backoff cleared."));
             app.effect_result(result.map_err(|e| e.to_string()), now);
         }
         Effect::SetStrategy(kind) => {
@@ -137,7 +141,12 @@ async fn next_reply(reply: &mut Option<ReplyStream>) -> Option<ReplyEvent> {
 fn to_msg(event: TermEvent) -> Option<Msg> {
     match event {
         TermEvent::Key(key) if key.kind != KeyEventKind::Release => Some(Msg::Key(key)),
-        TermEvent::Mouse(mouse) if matches!(mouse.kind, MouseEventKind::ScrollUp | MouseEventKind::ScrollDown) => {
+        TermEvent::Mouse(mouse)
+            if matches!(
+                mouse.kind,
+                MouseEventKind::ScrollUp | MouseEventKind::ScrollDown
+            ) =>
+        {
             Some(Msg::Mouse(mouse))
         }
         TermEvent::Paste(text) => Some(Msg::Paste(text)),
@@ -167,7 +176,10 @@ impl StopSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            Ok(StopSignals { term: signal(SignalKind::terminate())?, hangup: signal(SignalKind::hangup())? })
+            Ok(StopSignals {
+                term: signal(SignalKind::terminate())?,
+                hangup: signal(SignalKind::hangup())?,
+            })
         }
         #[cfg(not(unix))]
         Ok(StopSignals {})

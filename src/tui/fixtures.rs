@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use time::macros::datetime;
 
 use super::app::{App, AppOptions, Now};
-use crate::engine::{BreakerState, BreakerView, Counters, EngineSnapshot, ModelSnapshot, Percentiles};
+use crate::engine::{
+    BreakerState, BreakerView, Counters, EngineSnapshot, ModelSnapshot, Percentiles,
+};
 use crate::events::{Health, ModelName};
 
 pub fn name(s: &str) -> ModelName {
@@ -18,7 +20,13 @@ fn ms(n: u64) -> Option<Duration> {
 }
 
 fn pct(p50: u64, p95: u64, p99: u64, count: u64) -> Percentiles {
-    Percentiles { count, p50: ms(p50), p95: ms(p95), p99: ms(p99), max: ms(p99 + 10) }
+    Percentiles {
+        count,
+        p50: ms(p50),
+        p95: ms(p95),
+        p99: ms(p99),
+        max: ms(p99 + 10),
+    }
 }
 
 pub fn model(n: &str, fast: bool) -> ModelSnapshot {
@@ -41,7 +49,12 @@ pub fn model(n: &str, fast: bool) -> ModelSnapshot {
         ttft_recent: pct(120 * k, 210 * k, 260 * k, 20),
         ttft_all: pct(125 * k, 220 * k, 280 * k, 40),
         tokens_per_sec: Some(if fast { 48.0 } else { 21.0 }),
-        counters: Counters { requests: 40, successes: 39, failures: 1, ..Counters::default() },
+        counters: Counters {
+            requests: 40,
+            successes: 39,
+            failures: 1,
+            ..Counters::default()
+        },
         recent_ms: (0..40).map(|i| (300 + (i * 37) % 500) * k).collect(),
         health: Some(Health::Ready {
             server_version: Some("0.12.0".into()),
@@ -64,20 +77,32 @@ pub fn snapshot() -> EngineSnapshot {
 
 /// A fixed moment: 12:00:00 UTC, 3 December 2026.
 pub fn now(base: Instant) -> Now {
-    Now { at: base, wall: datetime!(2026-12-03 12:00:00 UTC) }
+    Now {
+        at: base,
+        wall: datetime!(2026-12-03 12:00:00 UTC),
+    }
 }
 
 /// `secs` after [`now`].
 pub fn later(base: Instant, secs: u64) -> Now {
     let start = now(base);
-    Now { at: start.at + Duration::from_secs(secs), wall: start.wall + Duration::from_secs(secs) }
+    Now {
+        at: start.at + Duration::from_secs(secs),
+        wall: start.wall + Duration::from_secs(secs),
+    }
 }
 
 /// An app with two models and their figures, colour on.
 pub fn app(base: Instant) -> App {
     let snapshot = snapshot();
     let models = snapshot.models.iter().map(|m| m.name.clone()).collect();
-    let mut app = App::new(models, AppOptions { log_path: Some("/tmp/signalbox.log".into()), ..AppOptions::default() });
+    let mut app = App::new(
+        models,
+        AppOptions {
+            log_path: Some("/tmp/signalbox.log".into()),
+            ..AppOptions::default()
+        },
+    );
     app.board.apply_snapshot(snapshot, base);
     app
 }

@@ -12,6 +12,11 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 /// Function keys F2..F9 carry the breaker keys, so at most eight models get them.
 const MAX_F_KEY_MODELS: usize = 8;
 
+/// The footer's order when it cannot show every key.
+const FOOTER_ORDER: &[&str] = &[
+    "close", "send", "cancel", "trip", "help", "quit", "new line", "retry", "scroll",
+];
+
 /// What a key does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -114,40 +119,157 @@ impl KeyMap {
         let alt = KeyModifiers::ALT;
         let shift = KeyModifiers::SHIFT;
         let mut b = Vec::new();
-        let mut add = |chords: Vec<Chord>, action, when, keys: &str, help: &str, footer: Option<&str>| {
-            b.push(Binding {
-                chords,
-                action,
-                when,
-                keys: keys.to_string(),
-                help: help.to_string(),
-                footer: footer.map(|f| (keys.split(" / ").next().unwrap_or(keys).to_string(), f.to_string())),
-            });
-        };
+        let mut add =
+            |chords: Vec<Chord>, action, when, keys: &str, help: &str, footer: Option<&str>| {
+                b.push(Binding {
+                    chords,
+                    action,
+                    when,
+                    keys: keys.to_string(),
+                    help: help.to_string(),
+                    footer: footer.map(|f| {
+                        (
+                            keys.split(" / ").next().unwrap_or(keys).to_string(),
+                            f.to_string(),
+                        )
+                    }),
+                });
+            };
         let c = Chord::new;
 
-        add(vec![c(Esc, none), c(F(1), none), c(Char('?'), none), c(Char('q'), none)],
-            Action::CloseHelp, When::Help, "Esc / F1 / ? / q", "close this help", Some("close"));
-        add(vec![c(Enter, none)], Action::Send, When::Always, "Enter", "send the prompt (or run a /command)", Some("send"));
-        add(vec![c(Enter, alt), c(Enter, shift), c(Char('j'), ctrl)], Action::NewLine, When::Always,
-            "Alt+Enter / Shift+Enter / Ctrl+J", "new line in the prompt", Some("new line"));
-        add(vec![c(Esc, none)], Action::Cancel, When::Streaming, "Esc", "cancel the streaming answer", Some("cancel"));
-        add(vec![c(Char('c'), ctrl)], Action::CancelOrQuit, When::Always, "Ctrl+C",
-            "cancel the streaming answer; quit when none streams", None);
-        add(vec![c(Char('q'), ctrl)], Action::Quit, When::Always, "Ctrl+Q", "quit", Some("quit"));
-        add(vec![c(Char('r'), ctrl), c(F(5), none)], Action::Retry, When::Always, "Ctrl+R / F5",
-            "send the last prompt again", Some("retry"));
-        add(vec![c(Char('l'), ctrl)], Action::ClearChat, When::Always, "Ctrl+L", "clear the chat", None);
-        add(vec![c(F(1), none)], Action::ToggleHelp, When::Always, "F1", "all keys and commands", Some("help"));
-        add(vec![c(Char('?'), none)], Action::ToggleHelp, When::InputEmpty, "?", "help (when the input is empty)", None);
-        add(vec![c(PageUp, none)], Action::PageUp, When::Always, "PgUp / PgDn", "scroll the chat a page", Some("scroll"));
-        add(vec![c(PageDown, none)], Action::PageDown, When::Always, "PgDn", "", None);
-        add(vec![c(Up, shift), c(Up, ctrl)], Action::ScrollUp, When::Always, "Shift+Up/Down / Ctrl+Up/Down / wheel",
-            "scroll the chat a line", None);
-        add(vec![c(Down, shift), c(Down, ctrl)], Action::ScrollDown, When::Always, "", "", None);
-        add(vec![c(Home, ctrl)], Action::ScrollTop, When::Always, "Ctrl+Home / Ctrl+End",
-            "top of the chat / back to the bottom (follow the answer)", None);
-        add(vec![c(End, ctrl)], Action::ScrollBottom, When::Always, "", "", None);
+        add(
+            vec![
+                c(Esc, none),
+                c(F(1), none),
+                c(Char('?'), none),
+                c(Char('q'), none),
+            ],
+            Action::CloseHelp,
+            When::Help,
+            "Esc / F1 / ? / q",
+            "close this help",
+            Some("close"),
+        );
+        add(
+            vec![c(Enter, none)],
+            Action::Send,
+            When::Always,
+            "Enter",
+            "send the prompt (or run a /command)",
+            Some("send"),
+        );
+        add(
+            vec![c(Enter, alt), c(Enter, shift), c(Char('j'), ctrl)],
+            Action::NewLine,
+            When::Always,
+            "Alt+Enter / Shift+Enter / Ctrl+J",
+            "new line in the prompt",
+            Some("new line"),
+        );
+        add(
+            vec![c(Esc, none)],
+            Action::Cancel,
+            When::Streaming,
+            "Esc",
+            "cancel the streaming answer",
+            Some("cancel"),
+        );
+        add(
+            vec![c(Char('c'), ctrl)],
+            Action::CancelOrQuit,
+            When::Always,
+            "Ctrl+C",
+            "cancel the streaming answer; quit when none streams",
+            None,
+        );
+        add(
+            vec![c(Char('q'), ctrl)],
+            Action::Quit,
+            When::Always,
+            "Ctrl+Q",
+            "quit",
+            Some("quit"),
+        );
+        add(
+            vec![c(Char('r'), ctrl), c(F(5), none)],
+            Action::Retry,
+            When::Always,
+            "Ctrl+R / F5",
+            "send the last prompt again",
+            Some("retry"),
+        );
+        add(
+            vec![c(Char('l'), ctrl)],
+            Action::ClearChat,
+            When::Always,
+            "Ctrl+L",
+            "clear the chat",
+            None,
+        );
+        add(
+            vec![c(F(1), none)],
+            Action::ToggleHelp,
+            When::Always,
+            "F1",
+            "all keys and commands",
+            Some("help"),
+        );
+        add(
+            vec![c(Char('?'), none)],
+            Action::ToggleHelp,
+            When::InputEmpty,
+            "?",
+            "help (when the input is empty)",
+            None,
+        );
+        add(
+            vec![c(PageUp, none)],
+            Action::PageUp,
+            When::Always,
+            "PgUp / PgDn",
+            "scroll the chat a page",
+            Some("scroll"),
+        );
+        add(
+            vec![c(PageDown, none)],
+            Action::PageDown,
+            When::Always,
+            "PgDn",
+            "",
+            None,
+        );
+        add(
+            vec![c(Up, shift), c(Up, ctrl)],
+            Action::ScrollUp,
+            When::Always,
+            "Shift+Up/Down / Ctrl+Up/Down / wheel",
+            "scroll the chat a line",
+            None,
+        );
+        add(
+            vec![c(Down, shift), c(Down, ctrl)],
+            Action::ScrollDown,
+            When::Always,
+            "",
+            "",
+            None,
+        );
+        add(
+            vec![c(Home, ctrl)],
+            Action::ScrollTop,
+            When::Always,
+            "Ctrl+Home / Ctrl+End",
+            "top of the chat / back to the bottom (follow the answer)",
+            None,
+        );
+        add(
+            vec![c(End, ctrl)],
+            Action::ScrollBottom,
+            When::Always,
+            "",
+            "",
+            None,
+        );
 
         for (i, name) in models.iter().enumerate().take(9) {
             let name = name.as_ref();
@@ -158,7 +280,10 @@ impl KeyMap {
                 let f = F(i as u8 + 2);
                 trip.insert(0, c(f, none));
                 reset.extend([c(f, shift), c(f, ctrl)]);
-                (format!("F{} / Alt+{digit}", i + 2), format!("Shift+F{0} / Ctrl+F{0}", i + 2))
+                (
+                    format!("F{} / Alt+{digit}", i + 2),
+                    format!("Shift+F{0} / Ctrl+F{0}", i + 2),
+                )
             } else {
                 (format!("Alt+{digit}"), String::new())
             };
@@ -190,7 +315,9 @@ impl KeyMap {
         if key.kind == KeyEventKind::Release {
             return None;
         }
-        self.active(ctx).find(|b| b.chords.iter().any(|c| c.matches(key))).map(|b| b.action)
+        self.active(ctx)
+            .find(|b| b.chords.iter().any(|c| c.matches(key)))
+            .map(|b| b.action)
     }
 
     /// The bindings that apply now. While the help overlay is open only its keys and the
@@ -205,20 +332,34 @@ impl KeyMap {
         })
     }
 
-    /// Footer items (keys, label) for the keys that work now.
+    /// Footer items (keys, label) for the keys that work now, most useful first.
     pub fn footer(&self, ctx: Context) -> Vec<(String, String)> {
-        self.active(ctx).filter_map(|b| b.footer.clone()).collect()
+        let mut items: Vec<_> = self.active(ctx).filter_map(|b| b.footer.clone()).collect();
+        items.sort_by_key(|(_, label)| {
+            FOOTER_ORDER
+                .iter()
+                .position(|l| l == label)
+                .unwrap_or(usize::MAX)
+        });
+        items
     }
 
     /// Every binding with a description, for the help overlay.
     pub fn help_rows(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.bindings.iter().filter(|b| !b.help.is_empty()).map(|b| (b.keys.as_str(), b.help.as_str()))
+        self.bindings
+            .iter()
+            .filter(|b| !b.help.is_empty())
+            .map(|b| (b.keys.as_str(), b.help.as_str()))
     }
 }
 
 fn trip_footer(models: usize) -> (String, String) {
     let last = models.min(MAX_F_KEY_MODELS) + 1;
-    let keys = if last > 2 { format!("F2‥F{last}") } else { "F2".to_string() };
+    let keys = if last > 2 {
+        format!("F2‥F{last}")
+    } else {
+        "F2".to_string()
+    };
     (keys, "trip".to_string())
 }
 
@@ -238,22 +379,52 @@ mod tests {
     fn function_and_alt_digit_keys_trip_the_right_model() {
         let ctx = Context::default();
         let m = map();
-        assert_eq!(m.action(&key(KeyCode::F(2), KeyModifiers::NONE), ctx), Some(Action::Trip(0)));
-        assert_eq!(m.action(&key(KeyCode::F(3), KeyModifiers::NONE), ctx), Some(Action::Trip(1)));
-        assert_eq!(m.action(&key(KeyCode::Char('2'), KeyModifiers::ALT), ctx), Some(Action::Trip(1)));
+        assert_eq!(
+            m.action(&key(KeyCode::F(2), KeyModifiers::NONE), ctx),
+            Some(Action::Trip(0))
+        );
+        assert_eq!(
+            m.action(&key(KeyCode::F(3), KeyModifiers::NONE), ctx),
+            Some(Action::Trip(1))
+        );
+        assert_eq!(
+            m.action(&key(KeyCode::Char('2'), KeyModifiers::ALT), ctx),
+            Some(Action::Trip(1))
+        );
         assert_eq!(m.action(&key(KeyCode::F(4), KeyModifiers::NONE), ctx), None);
-        assert_eq!(m.action(&key(KeyCode::F(3), KeyModifiers::SHIFT), ctx), Some(Action::Reset(1)));
-        assert_eq!(m.action(&key(KeyCode::F(2), KeyModifiers::CONTROL), ctx), Some(Action::Reset(0)));
+        assert_eq!(
+            m.action(&key(KeyCode::F(3), KeyModifiers::SHIFT), ctx),
+            Some(Action::Reset(1))
+        );
+        assert_eq!(
+            m.action(&key(KeyCode::F(2), KeyModifiers::CONTROL), ctx),
+            Some(Action::Reset(0))
+        );
     }
 
     #[test]
     fn plain_digits_and_question_mark_in_a_prompt_are_typed_not_bound() {
-        let typing = Context { input_empty: false, ..Context::default() };
+        let typing = Context {
+            input_empty: false,
+            ..Context::default()
+        };
         let m = map();
-        assert_eq!(m.action(&key(KeyCode::Char('1'), KeyModifiers::NONE), typing), None);
-        assert_eq!(m.action(&key(KeyCode::Char('?'), KeyModifiers::SHIFT), typing), None);
-        let empty = Context { input_empty: true, ..Context::default() };
-        assert_eq!(m.action(&key(KeyCode::Char('?'), KeyModifiers::SHIFT), empty), Some(Action::ToggleHelp));
+        assert_eq!(
+            m.action(&key(KeyCode::Char('1'), KeyModifiers::NONE), typing),
+            None
+        );
+        assert_eq!(
+            m.action(&key(KeyCode::Char('?'), KeyModifiers::SHIFT), typing),
+            None
+        );
+        let empty = Context {
+            input_empty: true,
+            ..Context::default()
+        };
+        assert_eq!(
+            m.action(&key(KeyCode::Char('?'), KeyModifiers::SHIFT), empty),
+            Some(Action::ToggleHelp)
+        );
     }
 
     #[test]
@@ -261,7 +432,10 @@ mod tests {
         let m = map();
         let esc = key(KeyCode::Esc, KeyModifiers::NONE);
         assert_eq!(m.action(&esc, Context::default()), None);
-        let streaming = Context { streaming: true, ..Context::default() };
+        let streaming = Context {
+            streaming: true,
+            ..Context::default()
+        };
         assert_eq!(m.action(&esc, streaming), Some(Action::Cancel));
     }
 
@@ -269,27 +443,56 @@ mod tests {
     fn enter_sends_and_alt_or_shift_enter_make_a_new_line() {
         let m = map();
         let ctx = Context::default();
-        assert_eq!(m.action(&key(KeyCode::Enter, KeyModifiers::NONE), ctx), Some(Action::Send));
-        assert_eq!(m.action(&key(KeyCode::Enter, KeyModifiers::ALT), ctx), Some(Action::NewLine));
-        assert_eq!(m.action(&key(KeyCode::Enter, KeyModifiers::SHIFT), ctx), Some(Action::NewLine));
+        assert_eq!(
+            m.action(&key(KeyCode::Enter, KeyModifiers::NONE), ctx),
+            Some(Action::Send)
+        );
+        assert_eq!(
+            m.action(&key(KeyCode::Enter, KeyModifiers::ALT), ctx),
+            Some(Action::NewLine)
+        );
+        assert_eq!(
+            m.action(&key(KeyCode::Enter, KeyModifiers::SHIFT), ctx),
+            Some(Action::NewLine)
+        );
     }
 
     #[test]
     fn help_overlay_takes_esc_and_keeps_only_quit_keys() {
         let m = map();
-        let help = Context { help_open: true, streaming: true, ..Context::default() };
-        assert_eq!(m.action(&key(KeyCode::Esc, KeyModifiers::NONE), help), Some(Action::CloseHelp));
-        assert_eq!(m.action(&key(KeyCode::F(2), KeyModifiers::NONE), help), None);
-        assert_eq!(m.action(&key(KeyCode::Char('q'), KeyModifiers::CONTROL), help), Some(Action::Quit));
+        let help = Context {
+            help_open: true,
+            streaming: true,
+            ..Context::default()
+        };
+        assert_eq!(
+            m.action(&key(KeyCode::Esc, KeyModifiers::NONE), help),
+            Some(Action::CloseHelp)
+        );
+        assert_eq!(
+            m.action(&key(KeyCode::F(2), KeyModifiers::NONE), help),
+            None
+        );
+        assert_eq!(
+            m.action(&key(KeyCode::Char('q'), KeyModifiers::CONTROL), help),
+            Some(Action::Quit)
+        );
     }
 
     #[test]
     fn footer_shows_cancel_only_while_streaming() {
         let m = map();
-        let idle: Vec<_> = m.footer(Context::default()).into_iter().map(|(_, l)| l).collect();
+        let idle: Vec<_> = m
+            .footer(Context::default())
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
         assert!(!idle.contains(&"cancel".to_string()));
         assert!(idle.contains(&"trip".to_string()));
-        let streaming = Context { streaming: true, ..Context::default() };
+        let streaming = Context {
+            streaming: true,
+            ..Context::default()
+        };
         let busy: Vec<_> = m.footer(streaming).into_iter().map(|(_, l)| l).collect();
         assert!(busy.contains(&"cancel".to_string()));
     }

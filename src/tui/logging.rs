@@ -15,16 +15,22 @@ use tracing_subscriber::EnvFilter;
 pub fn init_logging(path: Option<PathBuf>, level: &str) -> anyhow::Result<(PathBuf, WorkerGuard)> {
     let path = match path {
         Some(path) => path,
-        None => default_log_path().context("cannot find a place for the log: set XDG_STATE_HOME or HOME")?,
+        None => default_log_path()
+            .context("cannot find a place for the log: set XDG_STATE_HOME or HOME")?,
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create log directory {}", dir.display()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create log directory {}", dir.display()))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .with_context(|| format!("cannot open log file {}", path.display()))?;
-    let filter = EnvFilter::try_new(level).with_context(|| format!("bad log level '{level}': try info or debug"))?;
+    let filter = EnvFilter::try_new(level)
+        .with_context(|| format!("bad log level '{level}': try info or debug"))?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     tracing_subscriber::fmt()
         .with_writer(writer)
@@ -41,6 +47,8 @@ pub fn default_log_path() -> Option<PathBuf> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state"))
+        })?;
     Some(state.join("signalbox").join("signalbox.log"))
 }

@@ -22,7 +22,13 @@ pub fn rate(r: Option<f64>) -> String {
 
 /// The table, aligned in columns, with a heading line naming what it covers.
 pub fn metrics_table(snapshot: &EngineSnapshot) -> String {
-    let width = snapshot.models.iter().map(|m| m.name.chars().count()).max().unwrap_or(5).max(5);
+    let width = snapshot
+        .models
+        .iter()
+        .map(|m| m.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     let mut out = format!(
         "metrics since start · strategy {} · {} routed · up {}\n",
         snapshot.strategy,
@@ -35,7 +41,9 @@ pub fn metrics_table(snapshot: &EngineSnapshot) -> String {
         "model", "reqs", "ok", "p50", "p95", "p99", "ttft95", "tok/s"
     );
     for m in &snapshot.models {
-        let tps = m.tokens_per_sec.map_or("-".to_string(), |t| format!("{t:.0}"));
+        let tps = m
+            .tokens_per_sec
+            .map_or("-".to_string(), |t| format!("{t:.0}"));
         let _ = writeln!(
             out,
             "{:<width$}  {:>5} {:>5} {:>6} {:>6} {:>6} {:>7} {:>6}  {}",

@@ -46,7 +46,11 @@ pub struct TuiOptions {
 /// panics included.
 pub async fn run(engine: Engine, options: TuiOptions) -> anyhow::Result<()> {
     let no_color = options.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let options = AppOptions { banner: options.banner, log_path: options.log_path, no_color };
+    let options = AppOptions {
+        banner: options.banner,
+        log_path: options.log_path,
+        no_color,
+    };
     let mut app = App::new(engine.model_names(), options);
     let mut bus = engine.subscribe();
     app.board.apply_snapshot(engine.snapshot(), Instant::now());

@@ -42,7 +42,12 @@ pub fn enter() -> anyhow::Result<TerminalGuard> {
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
     let mut stdout = io::stdout();
-    if let Err(error) = execute!(stdout, EnterAlternateScreen, EnableMouseCapture, EnableBracketedPaste) {
+    if let Err(error) = execute!(
+        stdout,
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste
+    ) {
         restore();
         return Err(error.into());
     }
@@ -76,7 +81,12 @@ pub fn restore() {
         let _ = execute!(stdout, PopKeyboardEnhancementFlags);
     }
     // Each step is tried even if one fails: a half-restored terminal is still better.
-    let _ = execute!(stdout, DisableBracketedPaste, DisableMouseCapture, LeaveAlternateScreen);
+    let _ = execute!(
+        stdout,
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        LeaveAlternateScreen
+    );
     let _ = execute!(stdout, crossterm::cursor::Show);
     let _ = disable_raw_mode();
     let _ = stdout.flush();

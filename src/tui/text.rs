@@ -43,8 +43,15 @@ pub fn markdown_lines(text: &str, width: usize, indent: &str, theme: &Theme) -> 
         };
         let lead = " ".repeat(hang);
         for (i, piece) in wrap(raw, inner, hang).into_iter().enumerate() {
-            let body = if i == 0 { piece } else { format!("{lead}{piece}") };
-            out.push(Line::from(vec![Span::raw(indent.to_string()), Span::styled(body, style)]));
+            let body = if i == 0 {
+                piece
+            } else {
+                format!("{lead}{piece}")
+            };
+            out.push(Line::from(vec![
+                Span::raw(indent.to_string()),
+                Span::styled(body, style),
+            ]));
         }
     }
     out
@@ -55,7 +62,12 @@ pub fn plain_lines(text: &str, width: usize, indent: &str, style: Style) -> Vec<
     let inner = width.saturating_sub(col_width(indent)).max(8);
     text.split('\n')
         .flat_map(|raw| wrap(raw, inner, 0))
-        .map(|piece| Line::from(vec![Span::raw(indent.to_string()), Span::styled(piece, style)]))
+        .map(|piece| {
+            Line::from(vec![
+                Span::raw(indent.to_string()),
+                Span::styled(piece, style),
+            ])
+        })
         .collect()
 }
 
@@ -158,20 +170,29 @@ mod tests {
     use super::*;
 
     fn texts(lines: &[Line]) -> Vec<String> {
-        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
     }
 
     #[test]
     fn long_paragraphs_wrap_at_word_boundaries() {
         let pieces = wrap("the quick brown fox jumps over the lazy dog", 15, 0);
-        assert_eq!(pieces, ["the quick brown", "fox jumps over", "the lazy dog"]);
+        assert_eq!(
+            pieces,
+            ["the quick brown", "fox jumps over", "the lazy dog"]
+        );
         assert!(pieces.iter().all(|p| col_width(p) <= 15));
     }
 
     #[test]
     fn words_longer_than_the_line_are_cut_not_lost() {
         let pieces = wrap("see aaaaaaaaaaaaaaaaaaaa end", 8, 0);
-        assert_eq!(pieces.concat().replace(' ', ""), "seeaaaaaaaaaaaaaaaaaaaaend");
+        assert_eq!(
+            pieces.concat().replace(' ', ""),
+            "seeaaaaaaaaaaaaaaaaaaaaend"
+        );
         assert!(pieces.iter().all(|p| col_width(p) <= 8), "{pieces:?}");
     }
 
@@ -193,7 +214,12 @@ mod tests {
         assert_eq!(lines[2], "  │     let x = 1;");
         assert_eq!(lines[4], "  ```");
         assert_eq!(lines[5], "  after");
-        let long = texts(&markdown_lines("```\n    abcdefghijklmnop\n```", 12, "", &theme));
+        let long = texts(&markdown_lines(
+            "```\n    abcdefghijklmnop\n```",
+            12,
+            "",
+            &theme,
+        ));
         assert_eq!(long[1], "│     abcdef");
         assert_eq!(long[2], "│ ghijklmnop");
     }

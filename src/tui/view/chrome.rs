@@ -36,7 +36,9 @@ pub fn render_routing(frame: &mut Frame, app: &App, area: Rect) {
 /// Breaker transitions, fallbacks, failures and health changes; newest at the bottom.
 pub fn render_log(frame: &mut Frame, app: &App, area: Rect) {
     let theme = &app.theme;
-    let block = Block::default().borders(Borders::ALL).title(Line::styled(" events (UTC) ", theme.title));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Line::styled(" events (UTC) ", theme.title));
     let inner = block.inner(area);
     let skip = app.board.log.len().saturating_sub(inner.height as usize);
     let lines: Vec<Line> = app
@@ -50,20 +52,36 @@ pub fn render_log(frame: &mut Frame, app: &App, area: Rect) {
                 Level::Warn => theme.warn,
                 Level::Error => theme.error,
             };
-            let at = format!("{:02}:{:02}:{:02} ", l.at.hour(), l.at.minute(), l.at.second());
-            Line::from(vec![Span::styled(at, theme.dim), Span::styled(l.text.as_str(), style)])
+            let at = format!(
+                "{:02}:{:02}:{:02} ",
+                l.at.hour(),
+                l.at.minute(),
+                l.at.second()
+            );
+            Line::from(vec![
+                Span::styled(at, theme.dim),
+                Span::styled(l.text.as_str(), style),
+            ])
         })
         .collect();
     frame.render_widget(block, area);
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-/// The keys that work now.
+/// The keys that work now, most useful first; those that do not fit are left out whole.
 pub fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
     let mut spans = Vec::new();
+    let mut used = 0;
     for (keys, label) in app.keys.footer(app.context()) {
-        spans.push(Span::styled(format!(" {keys} "), app.theme.key));
-        spans.push(Span::raw(format!(" {label}  ")));
+        let key = format!(" {keys} ");
+        let label = format!(" {label}  ");
+        let width = key.chars().count() + label.chars().count();
+        if used + width > area.width as usize + 2 {
+            break;
+        }
+        used += width;
+        spans.push(Span::styled(key, app.theme.key));
+        spans.push(Span::raw(label));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -71,33 +89,61 @@ pub fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
 /// Every key and command, and where the log is written.
 pub fn render_help(frame: &mut Frame, app: &App, area: Rect) {
     let theme = &app.theme;
-    let [_, mid, _] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Percentage(90), Constraint::Fill(1)]).areas(area);
-    let [_, popup, _] =
-        Layout::horizontal([Constraint::Fill(1), Constraint::Max(96), Constraint::Fill(1)]).areas(mid);
+    let [_, mid, _] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Percentage(90),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    let [_, popup, _] = Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Max(96),
+        Constraint::Fill(1),
+    ])
+    .areas(mid);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.focus_border)
         .title(Line::styled(" help · Esc closes ", theme.title));
 
-    let key_width = app.keys.help_rows().map(|(k, _)| k.chars().count()).max().unwrap_or(10).min(36) + 2;
+    let key_width = app
+        .keys
+        .help_rows()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(10)
+        .min(36)
+        + 2;
     let mut lines = vec![Line::styled("Keys", theme.heading)];
     for (keys, help) in app.keys.help_rows() {
         lines.push(row(keys, help, key_width, theme.key_text()));
     }
     lines.push(Line::default());
-    lines.push(Line::styled("Commands (type them, then Enter)", theme.heading));
+    lines.push(Line::styled(
+        "Commands (type them, then Enter)",
+        theme.heading,
+    ));
     for (command, help) in COMMANDS {
         lines.push(row(command, help, key_width, theme.key_text()));
     }
     lines.push(Line::default());
-    let log = app.options.log_path.as_ref().map_or("not written".to_string(), |p| p.display().to_string());
-    lines.push(Line::from(vec![Span::styled("Log file: ", theme.heading), Span::raw(log)]));
+    let log = app
+        .options
+        .log_path
+        .as_ref()
+        .map_or("not written".to_string(), |p| p.display().to_string());
+    lines.push(Line::from(vec![
+        Span::styled("Log file: ", theme.heading),
+        Span::raw(log),
+    ]));
 
     frame.render_widget(Clear, popup);
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
 fn row<'a>(keys: &'a str, help: &'a str, width: usize, style: Style) -> Line<'a> {
-    Line::from(vec![Span::styled(format!("{keys:<width$}"), style), Span::raw(help)])
+    Line::from(vec![
+        Span::styled(format!("{keys:<width$}"), style),
+        Span::raw(help),
+    ])
 }

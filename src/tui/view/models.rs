@@ -30,7 +30,14 @@ pub fn render_models(frame: &mut Frame, app: &App, area: Rect, now: Instant) {
     }
     let rows = Layout::vertical(vec![Constraint::Length(PANEL_ROWS); count as usize]).split(area);
     for (i, (model, rect)) in snapshot.models.iter().zip(rows.iter()).enumerate() {
-        render_panel(frame, &app.theme, model, app.board.countdown(i, now), i, *rect);
+        render_panel(
+            frame,
+            &app.theme,
+            model,
+            app.board.countdown(i, now),
+            i,
+            *rect,
+        );
     }
 }
 
@@ -41,7 +48,9 @@ pub fn render_summaries(frame: &mut Frame, app: &App, area: Rect, now: Instant) 
         return;
     };
     let theme = &app.theme;
-    let block = Block::default().borders(Borders::ALL).title(Line::styled(" models ", theme.title));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Line::styled(" models ", theme.title));
     let lines: Vec<Line> = snapshot
         .models
         .iter()
@@ -55,8 +64,9 @@ pub fn render_summaries(frame: &mut Frame, app: &App, area: Rect, now: Instant) 
             match m.breaker.state {
                 BreakerState::Open => {
                     spans.push(Span::styled(open_text(app.board.countdown(i, now)), style));
+                    spans.push(Span::raw("· "));
                 }
-                BreakerState::HalfOpen => spans.push(Span::styled("half-open ", style)),
+                BreakerState::HalfOpen => spans.push(Span::styled("half-open · ", style)),
                 BreakerState::Closed => {}
             }
             spans.push(Span::raw(format!(
@@ -67,10 +77,8 @@ pub fn render_summaries(frame: &mut Frame, app: &App, area: Rect, now: Instant) 
                 m.max_in_flight,
                 m.queued
             )));
-            if let Some((text, _)) = health_text(m) {
-                if !matches!(m.health, Some(Health::Ready { .. })) {
-                    spans.push(Span::styled(format!(" {text}"), theme.error));
-                }
+            if let Some((text, true)) = health_text(m) {
+                spans.push(Span::styled(format!(" {text}"), theme.error));
             }
             Line::from(spans)
         })
@@ -79,8 +87,13 @@ pub fn render_summaries(frame: &mut Frame, app: &App, area: Rect, now: Instant) 
 }
 
 fn render_waiting(frame: &mut Frame, app: &App, area: Rect) {
-    let block = Block::default().borders(Borders::ALL).title(Line::styled(" models ", app.theme.title));
-    let mut lines = vec![Line::styled("waiting for the engine's figures…", app.theme.dim)];
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Line::styled(" models ", app.theme.title));
+    let mut lines = vec![Line::styled(
+        "waiting for the engine's figures…",
+        app.theme.dim,
+    )];
     lines.extend(app.models.iter().map(|m| Line::raw(format!("  {m}"))));
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
@@ -94,10 +107,18 @@ fn render_panel(
     area: Rect,
 ) {
     let (symbol, signal) = theme.signal(m.breaker.state);
-    let key = if index < 8 { format!(" F{} ", index + 2) } else { String::new() };
+    let key = if index < 8 {
+        format!(" F{} ", index + 2)
+    } else {
+        String::new()
+    };
     let block = Block::default()
         .borders(Borders::ALL)
-        .border_style(if m.breaker.state == BreakerState::Closed { theme.dim } else { signal })
+        .border_style(if m.breaker.state == BreakerState::Closed {
+            theme.dim
+        } else {
+            signal
+        })
         .title(Line::from(vec![
             Span::styled(format!(" {symbol} "), signal),
             Span::styled(format!("{} ", m.name), theme.model),
@@ -106,16 +127,26 @@ fn render_panel(
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
-    let [state, spark, rest] =
-        Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let [state, spark, rest] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
     frame.render_widget(Paragraph::new(breaker_line(theme, m, countdown)), state);
 
     let width = spark.width as usize;
     let data = &m.recent_ms[m.recent_ms.len().saturating_sub(width)..];
     if data.is_empty() {
-        frame.render_widget(Paragraph::new(Line::styled("no latencies yet", theme.dim)), spark);
+        frame.render_widget(
+            Paragraph::new(Line::styled("no latencies yet", theme.dim)),
+            spark,
+        );
     } else {
-        frame.render_widget(Sparkline::default().data(data).style(theme.sparkline), spark);
+        frame.render_widget(
+            Sparkline::default().data(data).style(theme.sparkline),
+            spark,
+        );
     }
 
     let mut lines = vec![
@@ -125,12 +156,16 @@ fn render_panel(
             "ok {} of {} · {}",
             rate(m.counters.success_rate()),
             m.counters.requests,
-            m.tokens_per_sec.map_or("- tok/s".to_string(), |t| format!("{t:.0} tok/s"))
+            m.tokens_per_sec
+                .map_or("- tok/s".to_string(), |t| format!("{t:.0} tok/s"))
         )),
         bulkhead_line(theme, m),
     ];
     if let Some((text, bad)) = health_text(m) {
-        lines.push(Line::styled(text, if bad { theme.error } else { theme.info }));
+        lines.push(Line::styled(
+            text,
+            if bad { theme.error } else { theme.info },
+        ));
     }
     frame.render_widget(Paragraph::new(lines), rest);
 }
@@ -140,14 +175,20 @@ fn breaker_line(theme: &Theme, m: &ModelSnapshot, countdown: Option<Duration>) -
     let (symbol, style) = theme.signal(m.breaker.state);
     let text = match m.breaker.state {
         BreakerState::Closed if m.breaker.consecutive_failures > 0 => {
-            format!("{symbol} closed · {} failed in a row", m.breaker.consecutive_failures)
+            format!(
+                "{symbol} closed · {} failed in a row",
+                m.breaker.consecutive_failures
+            )
         }
         BreakerState::Closed => format!("{symbol} closed"),
         BreakerState::HalfOpen => format!("{symbol} half-open · probing"),
         BreakerState::Open => {
             let failures = m.breaker.consecutive_failures;
             let plural = if failures == 1 { "" } else { "s" };
-            format!("{symbol} {} · {failures} failure{plural}", open_text(countdown).trim_end())
+            format!(
+                "{symbol} {} · {failures} failure{plural}",
+                open_text(countdown).trim_end()
+            )
         }
     };
     Line::styled(text, style)
@@ -162,27 +203,48 @@ fn open_text(countdown: Option<Duration>) -> String {
 }
 
 fn percentiles(label: &str, p: &Percentiles) -> Line<'static> {
-    Line::raw(format!("{label} p50 {} p95 {} p99 {}", short(p.p50), short(p.p95), short(p.p99)))
+    Line::raw(format!(
+        "{label} p50 {} p95 {} p99 {}",
+        short(p.p50),
+        short(p.p95),
+        short(p.p99)
+    ))
 }
 
 /// `▮▮▯ 2/3  queue 0/16`.
 fn bulkhead_line(theme: &Theme, m: &ModelSnapshot) -> Line<'static> {
     let cells = m.max_in_flight.min(12);
     let full = m.in_flight.min(cells);
-    let style = if m.in_flight >= m.max_in_flight && m.max_in_flight > 0 { theme.gauge_full } else { theme.info };
+    let style = if m.in_flight >= m.max_in_flight && m.max_in_flight > 0 {
+        theme.gauge_full
+    } else {
+        theme.info
+    };
     Line::from(vec![
         Span::styled("▮".repeat(full), style),
         Span::styled("▯".repeat(cells - full), theme.dim),
-        Span::raw(format!(" {}/{}  queue {}/{}", m.in_flight, m.max_in_flight, m.queued, m.queue_capacity)),
+        Span::raw(format!(
+            " {}/{}  queue {}/{}",
+            m.in_flight, m.max_in_flight, m.queued, m.queue_capacity
+        )),
     ])
 }
 
 /// The health line and whether it is bad news; `None` before any check.
 fn health_text(m: &ModelSnapshot) -> Option<(String, bool)> {
-    let busy = if m.counters.busy > 0 { format!(" · busy ×{}", m.counters.busy) } else { String::new() };
+    let busy = if m.counters.busy > 0 {
+        format!(" · busy ×{}", m.counters.busy)
+    } else {
+        String::new()
+    };
     let text = match m.health.as_ref()? {
-        Health::Ready { loaded: Some(true), .. } => (format!("ready · loaded{busy}"), false),
-        Health::Ready { loaded: Some(false), .. } => (format!("ready · cold (first answer loads it){busy}"), false),
+        Health::Ready {
+            loaded: Some(true), ..
+        } => (format!("ready · loaded{busy}"), false),
+        Health::Ready {
+            loaded: Some(false),
+            ..
+        } => (format!("ready · cold (first answer loads it){busy}"), false),
         Health::Ready { loaded: None, .. } => (format!("ready{busy}"), false),
         Health::NotInstalled { fix } => (format!("✕ not installed · {fix}"), true),
         Health::Unreachable { reason } => (format!("✕ unreachable · {reason}"), true),
