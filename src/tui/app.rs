@@ -128,8 +128,8 @@ impl App {
     }
 
     /// Whether the clock must tick once a second: a countdown is on screen.
-    pub fn needs_tick(&self) -> bool {
-        self.board.counting_down()
+    pub fn needs_tick(&self, now: Instant) -> bool {
+        self.board.counting_down(now)
     }
 
     /// Handles one message; returns what the loop must do.

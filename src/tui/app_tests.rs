@@ -447,7 +447,7 @@ fn streaming_follows_the_bottom_unless_scrolled_up() {
 fn breaker_event_starts_a_countdown_that_ticks_down() {
     let base = Instant::now();
     let mut app = fixtures::app(base);
-    assert!(!app.needs_tick(), "no countdown, no tick");
+    assert!(!app.needs_tick(base), "no countdown, no tick");
     let event = Event::Breaker {
         model: name("gemma2:2b"),
         from: BreakerState::Closed,
@@ -456,11 +456,13 @@ fn breaker_event_starts_a_countdown_that_ticks_down() {
         open_for: Some(Duration::from_secs(10)),
     };
     app.update(Msg::Bus(event), fixtures::now(base));
-    assert!(app.needs_tick());
+    assert!(app.needs_tick(base));
     assert_eq!(
         app.board.countdown(1, fixtures::later(base, 3).at),
         Some(Duration::from_secs(7))
     );
+    let due = fixtures::later(base, 10).at;
+    assert!(!app.needs_tick(due), "the clock stops once the probe is due");
     let log = app.board.log.back().expect("a log line");
     assert_eq!(
         log.text,

@@ -161,9 +161,10 @@ impl Board {
             .map(|at| at.saturating_duration_since(now))
     }
 
-    /// Whether a countdown is on screen, so the clock must tick.
-    pub fn counting_down(&self) -> bool {
-        self.probe_at.iter().any(Option::is_some)
+    /// Whether a countdown is running, so the clock must tick. Once every countdown has
+    /// run out ("probe due") the clock stops until the next event.
+    pub fn counting_down(&self, now: Instant) -> bool {
+        self.probe_at.iter().flatten().any(|at| *at > now)
     }
 
     fn patch_breaker(

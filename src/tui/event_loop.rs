@@ -71,7 +71,7 @@ pub async fn event_loop(
                 }
             },
             _ = tokio::time::sleep_until(frame_due.into()), if dirty => continue,
-            _ = tick.tick(), if app.needs_tick() => Msg::Tick,
+            _ = tick.tick(), if app.needs_tick(now) => Msg::Tick,
             _ = stop.recv() => return Ok(()),
         };
 

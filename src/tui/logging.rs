@@ -1,5 +1,6 @@
 //! Logs go to a file, never over the screen.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -43,12 +44,54 @@ pub fn init_logging(path: Option<PathBuf>, level: &str) -> anyhow::Result<(PathB
 
 /// `$XDG_STATE_HOME/signalbox/signalbox.log`, or under `~/.local/state` without it.
 pub fn default_log_path() -> Option<PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
+    log_path_from(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"))
+}
+
+/// The XDG rule: a relative or empty `XDG_STATE_HOME` is ignored.
+fn log_path_from(xdg_state_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    let state = xdg_state_home
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state"))
+            home.filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/state"))
         })?;
     Some(state.join("signalbox").join("signalbox.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_goes_under_xdg_state_home_else_home_local_state() {
+        let xdg = log_path_from(Some("/x/state".into()), Some("/home/u".into()));
+        assert_eq!(xdg, Some(PathBuf::from("/x/state/signalbox/signalbox.log")));
+        let home = log_path_from(None, Some("/home/u".into()));
+        assert_eq!(
+            home,
+            Some(PathBuf::from(
+                "/home/u/.local/state/signalbox/signalbox.log"
+            ))
+        );
+        let relative = log_path_from(Some("rel".into()), Some("/home/u".into()));
+        assert_eq!(relative, home, "a relative XDG_STATE_HOME is ignored");
+        assert_eq!(log_path_from(None, None), None);
+    }
+
+    #[test]
+    fn init_logging_writes_to_the_file_and_creates_its_directory() {
+        let dir = std::env::temp_dir().join(format!("signalbox-log-test-{}", std::process::id()));
+        let path = dir.join("nested").join("test.log");
+        let (written, guard) = init_logging(Some(path.clone()), "info").expect("logging starts");
+        assert_eq!(written, path);
+        tracing::info!(answer = 42, "a structured line");
+        drop(guard);
+        let text = std::fs::read_to_string(&path).expect("log file exists");
+        assert!(
+            text.contains("a structured line") && text.contains("answer=42"),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -249,3 +249,69 @@ fn snapshot_arc_is_shared_not_required() {
     app.update(Msg::Bus(Event::Snapshot(Arc::new(s))), fixtures::now(base));
     assert!(screen(&mut app, base, 120, 40).contains("strategy round-robin"));
 }
+
+/// Measures one frame at 120×40 with 500 messages in the chat. Run with
+/// `cargo test --lib render_bench -- --ignored --nocapture` (add `--release` for real figures).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn render_bench() {
+    use crate::tui::chat::{AnswerEntry, AnswerStatus, Entry};
+
+    let base = Instant::now();
+    let mut app = fixtures::app(base);
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test terminal");
+    let frames = 200;
+    let started = Instant::now();
+    for _ in 0..frames {
+        terminal
+            .draw(|f| super::render(f, &mut app, base))
+            .expect("draw");
+    }
+    let empty = started.elapsed() / frames;
+    let body = "Here is how:\n\n```rust\nfn main() {\n    println!(\"hello\");\n}\n```\n\n- first point that is long enough to wrap around the chat pane at least once\n- second";
+    for i in 0..250 {
+        app.chat.push(Entry::User(format!(
+            "question {i}: how do I print in Rust, and why does it work?"
+        )));
+        app.chat.push(Entry::Answer(AnswerEntry {
+            model: Some(name("gemma3:1b")),
+            text: body.to_string(),
+            status: AnswerStatus::Done {
+                total: Duration::from_millis(900),
+                first_token: None,
+                tokens_per_sec: None,
+            },
+            fallbacks: Vec::new(),
+            retries: Vec::new(),
+        }));
+    }
+    let started = Instant::now();
+    terminal
+        .draw(|f| super::render(f, &mut app, base))
+        .expect("draw");
+    let cold = started.elapsed();
+
+    let started = Instant::now();
+    for _ in 0..frames {
+        terminal
+            .draw(|f| super::render(f, &mut app, base))
+            .expect("draw");
+    }
+    let warm = started.elapsed() / frames;
+
+    ask(&mut app, base, "one more");
+    let started = Instant::now();
+    for _ in 0..frames {
+        app.update(
+            Msg::Reply(ReplyEvent::Token("tok ".into())),
+            fixtures::now(base),
+        );
+        terminal
+            .draw(|f| super::render(f, &mut app, base))
+            .expect("draw");
+    }
+    let streaming = started.elapsed() / frames;
+    println!(
+        "120x40: empty chat {empty:?}; 500 messages: first frame {cold:?}, cached frame {warm:?}, frame per streamed token {streaming:?}"
+    );
+}
