@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::engine::{
-    AttemptError, BreakerState, EngineSnapshot, Origin, Priority, RequestId,
-};
+use crate::engine::{AttemptError, BreakerState, EngineSnapshot, Origin, Priority, RequestId};
 
 /// Model names are shared, not copied, on every event.
 pub type ModelName = Arc<str>;
@@ -45,7 +43,12 @@ pub struct AttemptTimings {
 pub enum Health {
     /// The server answered and the model is installed. `loaded` is whether it is in memory
     /// now (a cold model's first answer is slow); `vram_bytes` and `expires_in` as reported.
-    Ready { server_version: Option<String>, loaded: Option<bool>, vram_bytes: Option<u64>, expires_in: Option<Duration> },
+    Ready {
+        server_version: Option<String>,
+        loaded: Option<bool>,
+        vram_bytes: Option<u64>,
+        expires_in: Option<Duration>,
+    },
     /// The server answered but does not have this model; the fix is spelled out.
     NotInstalled { fix: String },
     /// The server did not answer.
@@ -65,15 +68,38 @@ pub enum Event {
         reason: String,
     },
     /// A request waits for a bulkhead slot.
-    Queued { id: RequestId, model: ModelName, priority: Priority, position: usize },
+    Queued {
+        id: RequestId,
+        model: ModelName,
+        priority: Priority,
+        position: usize,
+    },
     /// An attempt was sent to a model.
-    Started { id: RequestId, model: ModelName, attempt: u32 },
+    Started {
+        id: RequestId,
+        model: ModelName,
+        attempt: u32,
+    },
     /// The first token of an attempt arrived.
-    FirstToken { id: RequestId, model: ModelName, after: Duration },
+    FirstToken {
+        id: RequestId,
+        model: ModelName,
+        after: Duration,
+    },
     /// An attempt ended.
-    Finished { id: RequestId, model: ModelName, outcome: Outcome, timings: AttemptTimings },
+    Finished {
+        id: RequestId,
+        model: ModelName,
+        outcome: Outcome,
+        timings: AttemptTimings,
+    },
     /// The request moves on to the next candidate.
-    Fallback { id: RequestId, from: ModelName, to: ModelName, reason: String },
+    Fallback {
+        id: RequestId,
+        from: ModelName,
+        to: ModelName,
+        reason: String,
+    },
     /// A breaker changed state.
     Breaker {
         model: ModelName,

@@ -34,7 +34,10 @@ impl TimeoutConfig {
 
 impl Default for BulkheadConfig {
     fn default() -> Self {
-        BulkheadConfig { max_in_flight: 3, queue_capacity: 16 }
+        BulkheadConfig {
+            max_in_flight: 3,
+            queue_capacity: 16,
+        }
     }
 }
 
@@ -77,7 +80,11 @@ impl Default for ProxyConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".to_string(), file: None, log_content: false }
+        LogConfig {
+            level: "info".to_string(),
+            file: None,
+            log_content: false,
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 //! back to the next candidate. Everything that happens is published on the event bus.
 //! The engine never touches the terminal.
 
+pub mod breaker;
+pub mod bulkhead;
 mod types;
 
 pub use types::*;

@@ -19,7 +19,9 @@ impl fmt::Display for RequestId {
 }
 
 /// Queue class: interactive requests are served before background ones.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     #[default]
@@ -66,7 +68,10 @@ pub struct Request {
 impl Request {
     /// A one-question interactive chat request, routed.
     pub fn chat(messages: Vec<Message>) -> Self {
-        Request { messages, ..Request::default() }
+        Request {
+            messages,
+            ..Request::default()
+        }
     }
 }
 
@@ -149,11 +154,19 @@ pub struct Answer {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReplyEvent {
     /// Sent to this model, for this reason.
-    Routed { id: RequestId, model: ModelName, reason: String },
+    Routed {
+        id: RequestId,
+        model: ModelName,
+        reason: String,
+    },
     Token(String),
     /// `failed` could not answer; now trying `next`. Tokens already shown from the failed
     /// attempt should be discarded by the viewer.
-    Retrying { failed: ModelName, error: AttemptError, next: ModelName },
+    Retrying {
+        failed: ModelName,
+        error: AttemptError,
+        next: ModelName,
+    },
     Done(Answer),
     Failed(AllFailed),
 }
@@ -279,4 +292,3 @@ pub struct UnknownModel {
     pub name: String,
     pub known: String,
 }
-
