@@ -462,7 +462,10 @@ fn breaker_event_starts_a_countdown_that_ticks_down() {
         Some(Duration::from_secs(7))
     );
     let due = fixtures::later(base, 10).at;
-    assert!(!app.needs_tick(due), "the clock stops once the probe is due");
+    assert!(
+        !app.needs_tick(due),
+        "the clock stops once the probe is due"
+    );
     let log = app.board.log.back().expect("a log line");
     assert_eq!(
         log.text,

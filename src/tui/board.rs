@@ -63,6 +63,18 @@ impl Board {
         self.snapshot = Some(snapshot);
     }
 
+    /// Whether a snapshot shows exactly what is on screen already (uptime aside).
+    pub fn same_figures(&self, snapshot: &EngineSnapshot) -> bool {
+        let Some(current) = &self.snapshot else {
+            return false;
+        };
+        !self.stale
+            && current.models == snapshot.models
+            && current.strategy == snapshot.strategy
+            && current.routed == snapshot.routed
+            && current.warmup == snapshot.warmup
+    }
+
     /// Applies one bus event: patches the state it changes and logs what a person watching
     /// should know.
     pub fn apply_event(&mut self, event: &Event, now: Instant, wall: OffsetDateTime) {

@@ -2,16 +2,18 @@
 //! a clock, and draws only when something changed, at most ~30 times a second. Idle, it
 //! sleeps: the clock ticks only while a countdown is on screen.
 
+use std::io;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind, MouseEventKind};
+use crossterm::event::{Event as TermEvent, KeyEventKind, MouseEventKind};
 use futures_util::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::app::{App, Effect, Msg, Now};
-use super::terminal::Term;
 use super::view;
 use crate::engine::{Engine, Reply, ReplyEvent};
 use crate::events::Event;
@@ -21,14 +23,20 @@ const FRAME: Duration = Duration::from_millis(33);
 
 type ReplyStream = Pin<Box<dyn Stream<Item = ReplyEvent> + Send>>;
 
-/// Runs until the user quits or the terminal closes.
-pub async fn event_loop(
+/// Runs until the user quits or `input` ends. Generic over the terminal and its input so
+/// tests can drive it with a test backend and scripted keys.
+pub async fn event_loop<B, I>(
     engine: &Engine,
     app: &mut App,
-    terminal: &mut Term,
+    terminal: &mut Terminal<B>,
+    mut input: I,
     bus: &mut broadcast::Receiver<Event>,
-) -> anyhow::Result<()> {
-    let mut input = EventStream::new();
+) -> anyhow::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    I: Stream<Item = io::Result<TermEvent>> + Unpin,
+{
     let mut reply: Option<ReplyStream> = None;
     let mut bus_open = true;
     let mut dirty = true;
@@ -41,7 +49,7 @@ pub async fn event_loop(
         let now = Instant::now();
         let frame_due = last_frame.map_or(now, |t| t + FRAME);
         if dirty && now >= frame_due {
-            terminal.draw(|frame| view::render(frame, app, now))?;
+            terminal.draw(|frame| view::render(frame, app, now.into_std()))?;
             dirty = false;
             last_frame = Some(now);
         }
@@ -70,11 +78,13 @@ pub async fn event_loop(
                     Msg::ReplyEnded
                 }
             },
-            _ = tokio::time::sleep_until(frame_due.into()), if dirty => continue,
-            _ = tick.tick(), if app.needs_tick(now) => Msg::Tick,
+            _ = tokio::time::sleep_until(frame_due), if dirty => continue,
+            _ = tick.tick(), if app.needs_tick(now.into_std()) => Msg::Tick,
             _ = stop.recv() => return Ok(()),
         };
 
+        // A periodic snapshot that changes nothing on screen costs no frame.
+        let quiet = matches!(&msg, Msg::Bus(Event::Snapshot(s)) if app.board.same_figures(s));
         let finished = matches!(msg, Msg::Reply(ReplyEvent::Done(_) | ReplyEvent::Failed(_)));
         for effect in app.update(msg, Now::system()) {
             if !apply(effect, engine, app, &mut reply) {
@@ -84,7 +94,7 @@ pub async fn event_loop(
         if finished {
             reply = None;
         }
-        dirty = true;
+        dirty |= !quiet;
     }
 }
 
@@ -157,8 +167,8 @@ fn to_msg(event: TermEvent) -> Option<Msg> {
 
 /// The engine's reply as a boxed stream.
 fn reply_stream(reply: Reply) -> ReplyStream {
-    // The engine's `Reply` becomes a `Stream` when the engine lands; until then no
-    // events arrive and the answer waits.
+    // Until the engine's `Reply` implements `Stream` (on its way from the engine branch),
+    // no events arrive and the answer waits.
     let _ = reply;
     Box::pin(futures_util::stream::empty())
 }

@@ -23,7 +23,6 @@ mod app_tests;
 mod fixtures;
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 pub use logging::{default_log_path, init_logging};
 
@@ -53,11 +52,14 @@ pub async fn run(engine: Engine, options: TuiOptions) -> anyhow::Result<()> {
     };
     let mut app = App::new(engine.model_names(), options);
     let mut bus = engine.subscribe();
-    app.board.apply_snapshot(engine.snapshot(), Instant::now());
+    app.board
+        .apply_snapshot(engine.snapshot(), app::Now::system().at);
     tracing::info!(models = app.models.len(), no_color, "dashboard started");
 
     let mut guard = terminal::enter()?;
-    let result = event_loop::event_loop(&engine, &mut app, &mut guard.terminal, &mut bus).await;
+    let input = crossterm::event::EventStream::new();
+    let result =
+        event_loop::event_loop(&engine, &mut app, &mut guard.terminal, input, &mut bus).await;
     drop(guard);
     tracing::info!(ok = result.is_ok(), "dashboard stopped");
     result
