@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders};
 use ratatui_textarea::TextArea;
 use time::OffsetDateTime;
 
-use super::board::{Board, Level};
+use super::board::Board;
 use super::chat::{AnswerEntry, AnswerStatus, Chat, Entry, NoticeKind};
 use super::commands::{self, Command};
 use super::keys::{Action, Context, KeyMap};
@@ -92,6 +92,8 @@ pub struct App {
     pub options: AppOptions,
     pub theme: Theme,
     pub help_open: bool,
+    /// Rows the help overlay is scrolled by, for terminals too short to show it whole.
+    pub help_scroll: u16,
     /// An answer is streaming.
     pub streaming: bool,
     last_prompt: Option<String>,
@@ -109,6 +111,7 @@ impl App {
             theme,
             options,
             help_open: false,
+            help_scroll: 0,
             streaming: false,
             last_prompt: None,
         }
@@ -182,8 +185,13 @@ impl App {
             Action::CancelOrQuit | Action::Quit => return vec![Effect::Quit],
             Action::Retry => return self.retry(),
             Action::ClearChat => self.chat.clear(),
-            Action::ToggleHelp => self.help_open = !self.help_open,
+            Action::ToggleHelp => {
+                self.help_open = !self.help_open;
+                self.help_scroll = 0;
+            }
             Action::CloseHelp => self.help_open = false,
+            Action::HelpUp => self.help_scroll = self.help_scroll.saturating_sub(3),
+            Action::HelpDown => self.help_scroll = self.help_scroll.saturating_add(3).min(200),
             Action::ScrollUp => self.chat.scroll(-1),
             Action::ScrollDown => self.chat.scroll(1),
             Action::PageUp => self.chat.scroll(-self.chat.page()),
@@ -441,12 +449,9 @@ impl App {
     }
 
     /// Reports what came of an effect the loop carried out.
-    pub fn effect_result(&mut self, result: Result<String, String>, now: Now) {
+    pub fn effect_result(&mut self, result: Result<String, String>) {
         match result {
-            Ok(text) => {
-                self.board.log(now.wall, Level::Info, text.clone());
-                self.notice(NoticeKind::Info, text);
-            }
+            Ok(text) => self.notice(NoticeKind::Info, text),
             Err(text) => self.notice(NoticeKind::Error, text),
         }
     }

@@ -112,17 +112,17 @@ fn apply(effect: Effect, engine: &Engine, app: &mut App, reply: &mut Option<Repl
             let result = engine
                 .trip(&model)
                 .map(|()| format!("Tripped {model}'s breaker: open now, then it probes."));
-            app.effect_result(result.map_err(|e| e.to_string()), now);
+            app.effect_result(result.map_err(|e| e.to_string()));
         }
         Effect::Reset(model) => {
             let result = engine
                 .reset(&model)
                 .map(|()| format!("Reset {model}'s breaker: closed, backoff cleared."));
-            app.effect_result(result.map_err(|e| e.to_string()), now);
+            app.effect_result(result.map_err(|e| e.to_string()));
         }
         Effect::SetStrategy(kind) => {
             engine.set_strategy(kind);
-            app.effect_result(Ok(format!("Routing strategy is now {}.", kind.name())), now);
+            app.effect_result(Ok(format!("Routing strategy is now {}.", kind.name())));
         }
         Effect::RefreshSnapshot => app.board.apply_snapshot(engine.snapshot(), now.at),
         Effect::Save { path, markdown } => {
@@ -132,7 +132,7 @@ fn apply(effect: Effect, engine: &Engine, app: &mut App, reply: &mut Option<Repl
                     format!("Saved the chat to {}", shown.display())
                 })
                 .map_err(|e| format!("Could not save to {}: {e}", path.display()));
-            app.effect_result(result, now);
+            app.effect_result(result);
         }
         Effect::Quit => return false,
     }

@@ -31,6 +31,8 @@ pub enum Action {
     ClearChat,
     ToggleHelp,
     CloseHelp,
+    HelpUp,
+    HelpDown,
     ScrollUp,
     ScrollDown,
     PageUp,
@@ -149,6 +151,22 @@ impl KeyMap {
             "Esc / F1 / ? / q",
             "close this help",
             Some("close"),
+        );
+        add(
+            vec![c(Down, none), c(PageDown, none)],
+            Action::HelpDown,
+            When::Help,
+            "Up/Down / PgUp/PgDn",
+            "scroll this help",
+            Some("scroll"),
+        );
+        add(
+            vec![c(Up, none), c(PageUp, none)],
+            Action::HelpUp,
+            When::Help,
+            "",
+            "",
+            None,
         );
         add(
             vec![c(Enter, none)],

@@ -114,9 +114,11 @@ pub fn render_help(frame: &mut Frame, app: &App, area: Rect) {
         .unwrap_or(10)
         .min(36)
         + 2;
+    // The longest description is about 56 columns.
+    let stacked = (popup.width as usize).saturating_sub(2) < key_width + 56;
     let mut lines = vec![Line::styled("Keys", theme.heading)];
     for (keys, help) in app.keys.help_rows() {
-        lines.push(row(keys, help, key_width, theme.key_text()));
+        lines.extend(row(keys, help, key_width, stacked, theme.key_text()));
     }
     lines.push(Line::default());
     lines.push(Line::styled(
@@ -124,7 +126,7 @@ pub fn render_help(frame: &mut Frame, app: &App, area: Rect) {
         theme.heading,
     ));
     for (command, help) in COMMANDS {
-        lines.push(row(command, help, key_width, theme.key_text()));
+        lines.extend(row(command, help, key_width, stacked, theme.key_text()));
     }
     lines.push(Line::default());
     let log = app
@@ -137,13 +139,32 @@ pub fn render_help(frame: &mut Frame, app: &App, area: Rect) {
         Span::raw(log),
     ]));
 
+    // Scrolling stops with the last line at the bottom.
+    let room = popup.height.saturating_sub(2) as usize;
+    let scroll = app.help_scroll.min(lines.len().saturating_sub(room) as u16);
     frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).block(block), popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .scroll((scroll, 0)),
+        popup,
+    );
 }
 
-fn row<'a>(keys: &'a str, help: &'a str, width: usize, style: Style) -> Line<'a> {
-    Line::from(vec![
+/// One help entry: keys and description side by side, or stacked when the overlay is too
+/// narrow for both.
+fn row<'a>(
+    keys: &'a str,
+    help: &'a str,
+    width: usize,
+    stacked: bool,
+    style: Style,
+) -> Vec<Line<'a>> {
+    if stacked {
+        return vec![Line::styled(keys, style), Line::raw(format!("    {help}"))];
+    }
+    vec![Line::from(vec![
         Span::styled(format!("{keys:<width$}"), style),
         Span::raw(help),
-    ])
+    ])]
 }

@@ -201,6 +201,22 @@ fn help_overlay_120x40() {
 }
 
 #[test]
+fn help_overlay_scrolls_on_a_small_terminal() {
+    let base = Instant::now();
+    let mut app = fixtures::app(base);
+    let f1 = KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE);
+    app.update(Msg::Key(f1), fixtures::now(base));
+    assert!(!screen(&mut app, base, 60, 20).contains("Log file"));
+    for _ in 0..30 {
+        let down = KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE);
+        app.update(Msg::Key(down), fixtures::now(base));
+    }
+    let text = screen(&mut app, base, 60, 20);
+    assert!(text.contains("Log file"), "{text}");
+    assert_snapshot!(text);
+}
+
+#[test]
 fn small_terminal_60x20_shows_one_line_per_model() {
     let base = Instant::now();
     let mut app = streaming_app(base);
