@@ -8,7 +8,7 @@ use std::time::Instant;
 use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::style::Style;
 use ratatui::widgets::{Block, Borders};
-use ratatui_textarea::TextArea;
+use ratatui_textarea::{TextArea, WrapMode};
 use time::OffsetDateTime;
 
 use super::board::Board;
@@ -466,6 +466,7 @@ fn new_input(theme: &Theme) -> TextArea<'static> {
             .title(" prompt "),
     );
     input.set_cursor_line_style(Style::new());
+    input.set_wrap_mode(WrapMode::WordOrGlyph);
     input.set_placeholder_text("Ask anything · Enter sends · Alt+Enter new line · /help");
     input.set_placeholder_style(theme.dim);
     input
