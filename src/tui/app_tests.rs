@@ -502,3 +502,27 @@ fn the_event_log_is_bounded() {
         Some("line 249")
     );
 }
+
+#[test]
+fn a_prompt_retried_after_a_failure_is_sent_once() {
+    let base = Instant::now();
+    let mut app = fixtures::app(base);
+    send(&mut app, base, "first");
+    reply(
+        &mut app,
+        base,
+        ReplyEvent::Failed(AllFailed {
+            attempts: Vec::new(),
+        }),
+    );
+    let effects = key(&mut app, base, KeyCode::Enter, KeyModifiers::NONE);
+    let [Effect::Submit(request)] = effects.as_slice() else {
+        panic!("expected submit")
+    };
+    let texts: Vec<&str> = request
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(texts, ["first"]);
+}

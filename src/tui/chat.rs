@@ -117,18 +117,32 @@ impl Chat {
         }
     }
 
-    /// The conversation so far as the models see it: prompts and finished answers.
+    /// The conversation so far as the models see it: each prompt with its finished answer,
+    /// and the prompt being answered now. Prompts whose answer failed or was cancelled are
+    /// left out, so a retried prompt is not sent twice.
     pub fn history(&self) -> Vec<Message> {
-        self.entries
-            .iter()
-            .filter_map(|e| match e {
-                Entry::User(text) => Some(Message::user(text.clone())),
-                Entry::Answer(a) if matches!(a.status, AnswerStatus::Done { .. }) => {
-                    Some(Message::assistant(a.text.clone()))
+        let mut messages = Vec::new();
+        let mut prompt: Option<&str> = None;
+        for entry in &self.entries {
+            match entry {
+                Entry::User(text) => prompt = Some(text),
+                Entry::Answer(a) => {
+                    let Some(asked) = prompt.take() else { continue };
+                    match &a.status {
+                        AnswerStatus::Done { .. } => {
+                            messages.push(Message::user(asked));
+                            messages.push(Message::assistant(a.text.clone()));
+                        }
+                        AnswerStatus::Waiting | AnswerStatus::Streaming => {
+                            messages.push(Message::user(asked));
+                        }
+                        AnswerStatus::Cancelled | AnswerStatus::Failed(_) => {}
+                    }
                 }
-                _ => None,
-            })
-            .collect()
+                Entry::Notice(..) | Entry::Table(_) => {}
+            }
+        }
+        messages
     }
 
     pub fn following(&self) -> bool {

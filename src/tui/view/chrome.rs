@@ -144,9 +144,7 @@ pub fn render_help(frame: &mut Frame, app: &App, area: Rect) {
     let scroll = app.help_scroll.min(lines.len().saturating_sub(room) as u16);
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .scroll((scroll, 0)),
+        Paragraph::new(lines).block(block).scroll((scroll, 0)),
         popup,
     );
 }
