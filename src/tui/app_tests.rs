@@ -526,3 +526,18 @@ fn a_prompt_retried_after_a_failure_is_sent_once() {
         .collect();
     assert_eq!(texts, ["first"]);
 }
+
+#[test]
+fn a_resize_lays_the_chat_out_again_at_the_new_width() {
+    let base = Instant::now();
+    let mut app = fixtures::app(base);
+    send(&mut app, base, &"word ".repeat(40));
+    let theme = app.theme;
+    let wide = app.chat.visible(100, 40, &theme);
+    let narrow = app.chat.visible(30, 40, &theme);
+    assert!(narrow.len() > wide.len());
+    assert!(
+        narrow.iter().all(|l| l.width() <= 30),
+        "every row fits the new width"
+    );
+}
