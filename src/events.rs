@@ -139,6 +139,11 @@ impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
     }
+
+    /// How many subscribers listen now; lets publishers skip building costly events.
+    pub fn receiver_count(&self) -> usize {
+        self.sender.receiver_count()
+    }
 }
 
 impl Default for EventBus {

@@ -137,7 +137,7 @@ pub enum BackendError {
     #[error("cannot connect to {url}: {message}")]
     Connect { url: String, message: String },
     /// A limit ran out. The engine produces the first-token, stall and total kinds.
-    #[error("timed out ({kind}) after {}", humantime::format_duration(*after))]
+    #[error("{}", timeout_text(*kind, *after))]
     Timeout { kind: TimeoutKind, after: Duration },
     /// The server answered with an error status and this message.
     #[error("HTTP {status}: {message}")]
@@ -161,6 +161,28 @@ pub enum BackendError {
     /// The request itself was rejected (4xx other than 404/429): not the model's fault.
     #[error("bad request (HTTP {status}): {message}")]
     BadRequest { status: u16, message: String },
+}
+
+/// How a timeout reads: `timed out after 20 s waiting for the first token`.
+fn timeout_text(kind: TimeoutKind, after: Duration) -> String {
+    let after = fmt_duration(after);
+    match kind {
+        TimeoutKind::Connect => format!("timed out after {after} connecting"),
+        TimeoutKind::FirstToken => format!("timed out after {after} waiting for the first token"),
+        TimeoutKind::Stall => format!("stalled: no token for {after}"),
+        TimeoutKind::Total => format!("timed out after {after} (whole request, queue included)"),
+    }
+}
+
+/// `20 s`, `1.5 s`, `250 ms`.
+pub fn fmt_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 impl BackendError {

@@ -90,6 +90,9 @@ pub enum AttemptError {
     /// The backend failed, or a limit ran out.
     #[error("{0}")]
     Backend(BackendError),
+    /// The request named a model that is not configured.
+    #[error("{0}")]
+    UnknownModel(UnknownModel),
 }
 
 impl AttemptError {
@@ -100,6 +103,7 @@ impl AttemptError {
             AttemptError::CircuitOpen { .. }
                 | AttemptError::BulkheadFull { .. }
                 | AttemptError::NotInstalled { .. }
+                | AttemptError::UnknownModel(_)
         )
     }
 }
@@ -216,7 +220,9 @@ pub struct Percentiles {
 /// Counters since start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// Attempts sent to the model.
+    /// Attempts admitted by the breaker and the bulkhead (queued or sent), counted when
+    /// they end. Each ends as exactly one of: success, failure, cancelled, busy,
+    /// bad request, not installed.
     pub requests: u64,
     pub successes: u64,
     /// Attempts that counted against the breaker.
@@ -231,6 +237,8 @@ pub struct Counters {
     pub busy: u64,
     /// Bad requests (the caller's fault).
     pub bad_requests: u64,
+    /// Sent, and the server said the model is not installed.
+    pub not_installed: u64,
     /// Requests that left this model for another.
     pub fallbacks_from: u64,
 }
