@@ -165,12 +165,9 @@ fn to_msg(event: TermEvent) -> Option<Msg> {
     }
 }
 
-/// The engine's reply as a boxed stream.
+/// The engine's reply as a boxed stream; dropping it cancels the request.
 fn reply_stream(reply: Reply) -> ReplyStream {
-    // Until the engine's `Reply` implements `Stream` (on its way from the engine branch),
-    // no events arrive and the answer waits.
-    let _ = reply;
-    Box::pin(futures_util::stream::empty())
+    Box::pin(reply)
 }
 
 /// SIGTERM and SIGHUP end the dashboard cleanly, restoring the terminal.

@@ -21,6 +21,8 @@ pub mod view;
 mod app_tests;
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod loop_tests;
 
 use std::path::PathBuf;
 
