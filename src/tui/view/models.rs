@@ -183,12 +183,13 @@ fn breaker_line(theme: &Theme, m: &ModelSnapshot, countdown: Option<Duration>) -
         BreakerState::Closed => format!("{symbol} closed"),
         BreakerState::HalfOpen => format!("{symbol} half-open · probing"),
         BreakerState::Open => {
-            let failures = m.breaker.consecutive_failures;
-            let plural = if failures == 1 { "" } else { "s" };
-            format!(
-                "{symbol} {} · {failures} failure{plural}",
-                open_text(countdown).trim_end()
-            )
+            let mut text = format!("{symbol} {}", open_text(countdown).trim_end());
+            match m.breaker.consecutive_failures {
+                0 => {}
+                1 => text.push_str(" · 1 failure"),
+                n => text.push_str(&format!(" · {n} failures")),
+            }
+            text
         }
     };
     Line::styled(text, style)
