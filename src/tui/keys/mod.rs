@@ -3,11 +3,20 @@
 //! Global keys are looked up here before the input box sees a key, because the text area's
 //! own defaults bind Ctrl+C, Ctrl+U, Ctrl+R and others.
 //!
-//! Breaker keys: F2, F3, … trip model 1, 2, … (F1 is help); Shift+F2, … reset them.
-//! Alternates for terminals or multiplexers that mangle function keys: Alt+1…9 trip and
-//! Ctrl+F2, … reset. tmux can send all of them (`send-keys F2`, `M-1`, `S-F2`, `C-F2`).
+//! Breaker keys: F2, F3, … trip model 1, 2, … (F1 is help); Shift+F2, … or Ctrl+F2, …
+//! reset them. Alternates that need no function keys: Alt+1…9 trip, Alt+Shift+1…9 reset
+//! (read as Alt+`!`, Alt+`@`, … as a US layout types them). tmux sends them all
+//! (`send-keys F2`, `S-F2`, `C-F2`, `M-1`, `M-@`).
+//!
+//! Limitation: xterm-style terminals encode Shift+F3 and Ctrl+F3 exactly as a cursor
+//! position report, so those two cannot be told apart and never arrive; model 2 is reset
+//! with Alt+Shift+2 or `/reset 2` there. Terminals with the kitty keyboard protocol send
+//! them unambiguously.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// What Shift turns the digits 1..9 into on a US layout, for Alt+Shift+digit.
+const SHIFTED_DIGITS: [char; 9] = ['!', '@', '#', '$', '%', '^', '&', '*', '('];
 
 /// Function keys F2..F9 carry the breaker keys, so at most eight models get them.
 const MAX_F_KEY_MODELS: usize = 8;
@@ -293,17 +302,18 @@ impl KeyMap {
             let name = name.as_ref();
             let digit = char::from(b'1' + i as u8);
             let mut trip = vec![c(Char(digit), alt)];
-            let mut reset = Vec::new();
+            // `i < 9` (the loop takes nine), so the index is in bounds.
+            let mut reset = vec![c(Char(SHIFTED_DIGITS[i]), alt)];
             let (trip_keys, reset_keys) = if i < MAX_F_KEY_MODELS {
                 let f = F(i as u8 + 2);
                 trip.insert(0, c(f, none));
-                reset.extend([c(f, shift), c(f, ctrl)]);
+                reset.splice(0..0, [c(f, shift), c(f, ctrl)]);
                 (
                     format!("F{} / Alt+{digit}", i + 2),
-                    format!("Shift+F{0} / Ctrl+F{0}", i + 2),
+                    format!("Shift+F{0} / Ctrl+F{0} / Alt+Shift+{digit}", i + 2),
                 )
             } else {
-                (format!("Alt+{digit}"), String::new())
+                (format!("Alt+{digit}"), format!("Alt+Shift+{digit}"))
             };
             let footer = (i == 0).then(|| trip_footer(models.len()));
             b.push(Binding {
@@ -314,16 +324,14 @@ impl KeyMap {
                 help: format!("trip {name}'s breaker (open it now)"),
                 footer,
             });
-            if !reset.is_empty() {
-                b.push(Binding {
-                    chords: reset,
-                    action: Action::Reset(i),
-                    when: When::Always,
-                    keys: reset_keys,
-                    help: format!("reset {name}'s breaker (close it, clear its backoff)"),
-                    footer: None,
-                });
-            }
+            b.push(Binding {
+                chords: reset,
+                action: Action::Reset(i),
+                when: When::Always,
+                keys: reset_keys,
+                help: format!("reset {name}'s breaker (close it, clear its backoff)"),
+                footer: None,
+            });
         }
         KeyMap { bindings: b }
     }

@@ -131,3 +131,13 @@ fn footer_shows_cancel_only_while_streaming() {
     let busy: Vec<_> = m.footer(streaming).into_iter().map(|(_, l)| l).collect();
     assert!(busy.contains(&"cancel".to_string()));
 }
+
+#[test]
+fn alt_shift_digit_resets_the_right_model() {
+    let m = map();
+    let ctx = Context::default();
+    let alt_at = key(KeyCode::Char('@'), KeyModifiers::ALT | KeyModifiers::SHIFT);
+    assert_eq!(m.action(&alt_at, ctx), Some(Action::Reset(1)));
+    let alt_bang = key(KeyCode::Char('!'), KeyModifiers::ALT);
+    assert_eq!(m.action(&alt_bang, ctx), Some(Action::Reset(0)));
+}
