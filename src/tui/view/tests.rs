@@ -331,3 +331,18 @@ fn render_bench() {
         "120x40: empty chat {empty:?}; 500 messages: first frame {cold:?}, cached frame {warm:?}, frame per streamed token {streaming:?}"
     );
 }
+
+#[test]
+fn tiny_terminals_draw_without_panicking() {
+    let base = Instant::now();
+    let mut app = streaming_app(base);
+    open_breaker(&mut app, base);
+    app.update(
+        Msg::Key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE)),
+        fixtures::now(base),
+    );
+    for (width, height) in [(1, 1), (10, 5), (20, 8), (40, 12), (75, 30), (200, 60)] {
+        let text = screen(&mut app, base, width, height);
+        assert_eq!(text.lines().count(), height as usize);
+    }
+}
