@@ -188,13 +188,7 @@ fn done_labels_the_answer_with_its_figures_and_fallbacks() {
     reply(&mut app, base, ReplyEvent::Done(done));
     let a = last_answer(&app);
     assert_eq!(a.text, "final text");
-    assert_eq!(
-        a.fallbacks,
-        [(
-            name("gemma3:1b"),
-            timeout().to_string()
-        )]
-    );
+    assert_eq!(a.fallbacks, [(name("gemma3:1b"), timeout().to_string())]);
     assert!(matches!(
         a.status,
         AnswerStatus::Done {
