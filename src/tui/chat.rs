@@ -38,6 +38,8 @@ pub struct AnswerEntry {
     pub fallbacks: Vec<(ModelName, String)>,
     /// Attempts whose partial text was discarded.
     pub retries: Vec<String>,
+    /// Why the router chose the model now answering.
+    pub reason: Option<String>,
 }
 
 /// How a notice reads.
@@ -242,7 +244,10 @@ fn answer_header(a: &AnswerEntry) -> String {
     let model = a.model.as_deref().unwrap_or("…");
     match &a.status {
         AnswerStatus::Waiting => "waiting for a model…".to_string(),
-        AnswerStatus::Streaming => format!("{model} · streaming…"),
+        AnswerStatus::Streaming => match &a.reason {
+            Some(reason) => format!("{model} · streaming… · {reason}"),
+            None => format!("{model} · streaming…"),
+        },
         AnswerStatus::Done {
             total,
             first_token,
@@ -294,10 +299,8 @@ fn entry_lines(entry: &Entry, width: usize, theme: &Theme) -> Vec<Line<'static>>
             lines.extend(plain_lines(text, width, "  ", Style::new()));
         }
         Entry::Answer(a) => {
-            lines.push(Line::from(Span::styled(
-                format!("‹ {}", answer_header(a)),
-                theme.model,
-            )));
+            let header = format!("‹ {}", answer_header(a));
+            lines.extend(plain_lines(&header, width, "", theme.model));
             if !a.text.is_empty() {
                 lines.extend(markdown_lines(&a.text, width, "  ", theme));
             }

@@ -170,12 +170,15 @@ fn reply_stream(reply: Reply) -> ReplyStream {
     Box::pin(reply)
 }
 
-/// SIGTERM and SIGHUP end the dashboard cleanly, restoring the terminal.
+/// SIGTERM, SIGHUP and SIGINT from outside (`kill`) end the dashboard cleanly, restoring
+/// the terminal. (Ctrl+C typed in the dashboard is a key, not a signal, in raw mode.)
 struct StopSignals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     hangup: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
@@ -186,6 +189,7 @@ impl StopSignals {
             Ok(StopSignals {
                 term: signal(SignalKind::terminate())?,
                 hangup: signal(SignalKind::hangup())?,
+                interrupt: signal(SignalKind::interrupt())?,
             })
         }
         #[cfg(not(unix))]
@@ -197,6 +201,7 @@ impl StopSignals {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.hangup.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
         #[cfg(not(unix))]
         std::future::pending::<()>().await

@@ -243,6 +243,7 @@ impl App {
             status: AnswerStatus::Waiting,
             fallbacks: Vec::new(),
             retries: Vec::new(),
+            reason: None,
         }));
         self.chat.follow();
         self.streaming = true;
@@ -311,8 +312,9 @@ impl App {
                     return Vec::new();
                 };
                 match event {
-                    ReplyEvent::Routed { model, .. } => {
+                    ReplyEvent::Routed { model, reason, .. } => {
                         entry.model = Some(model);
+                        entry.reason = Some(reason);
                         entry.status = AnswerStatus::Streaming;
                     }
                     ReplyEvent::Token(token) => {
@@ -334,6 +336,7 @@ impl App {
                         ));
                         entry.text.clear();
                         entry.model = Some(next);
+                        entry.reason = Some("fallback".to_string());
                     }
                     ReplyEvent::Done(_) | ReplyEvent::Failed(_) => {}
                 }

@@ -299,6 +299,7 @@ fn render_bench() {
             },
             fallbacks: Vec::new(),
             retries: Vec::new(),
+            reason: None,
         }));
     }
     let started = Instant::now();
