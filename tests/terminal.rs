@@ -15,7 +15,7 @@ struct Pane {
 
 impl Pane {
     /// Starts the binary in a detached tmux session of the given size. After the binary
-    /// exits, the pane prints `EXIT=<code>` and the terminal modes (`stty -a`), then waits.
+    /// exits, the pane saves the terminal modes (`stty -a`), prints `EXIT=<code>`, then waits.
     fn start(width: u16, height: u16, args: &str, env: &[(&str, &str)]) -> Option<Pane> {
         if Command::new("tmux").arg("-V").output().is_err() {
             eprintln!("tmux not installed; skipping the real-terminal test");
@@ -26,8 +26,8 @@ impl Pane {
         let state = std::env::temp_dir().join(&session);
         let exports: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
         let script = format!(
-            "stty -a > '{dir}.before'; {exports}XDG_STATE_HOME='{dir}' '{bin}' {args}; echo EXIT=$?; \
-             stty -a > '{dir}.after'; sleep 600",
+            "stty -a > '{dir}.before'; {exports}XDG_STATE_HOME='{dir}' '{bin}' {args}; code=$?; \
+             stty -a > '{dir}.after'; echo EXIT=$code; sleep 600",
             dir = state.display()
         );
         let status = Command::new("tmux")
