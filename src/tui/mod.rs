@@ -46,6 +46,12 @@ pub struct TuiOptions {
 /// Runs the dashboard until the user quits. The terminal is restored on every exit path,
 /// panics included.
 pub async fn run(engine: Engine, options: TuiOptions) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "the dashboard needs a terminal; to ask one question from a script, use `signalbox ask`"
+        );
+    }
     let no_color = options.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let options = AppOptions {
         banner: options.banner,
