@@ -161,11 +161,12 @@ fn render_panel(
         )),
         bulkhead_line(theme, m),
     ];
-    if let Some((text, bad)) = health_text(m) {
-        lines.push(Line::styled(
+    match health_text(m) {
+        Some((text, bad)) => lines.push(Line::styled(
             text,
             if bad { theme.error } else { theme.info },
-        ));
+        )),
+        None => lines.push(Line::styled("no health check yet", theme.dim)),
     }
     frame.render_widget(Paragraph::new(lines), rest);
 }
