@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use signalbox::app::{self, AutoDemo, CommonArgs};
 use signalbox::ask::{self, AskOptions};
 use signalbox::config::Overrides;
+use signalbox::tui::{self, TuiOptions};
 
 /// signalbox: a terminal dashboard and router for local language models.
 ///
@@ -105,12 +106,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 AutoDemo::WhenNothingAnswers,
             )
             .await?;
-            if let Some(banner) = &prepared.banner {
-                eprintln!("{banner}");
-            }
-            eprintln!(
-                "signalbox: the dashboard is not built yet; try `signalbox ask --demo hello`"
-            );
+            let log = &prepared.config.log;
+            let (log_path, _log_guard) = tui::init_logging(log.file.clone(), &log.level)?;
+            let options = TuiOptions {
+                log_path: Some(log_path),
+                banner: prepared.banner.clone(),
+                no_color: false,
+            };
+            // `prepared` (and the demo's emulator in it) lives until the dashboard closes.
+            tui::run(prepared.engine.clone(), options).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
