@@ -535,3 +535,23 @@ fn a_resize_lays_the_chat_out_again_at_the_new_width() {
         "every row fits the new width"
     );
 }
+
+#[test]
+fn a_request_from_the_api_shows_its_client_in_the_log_and_the_routing_line() {
+    let base = Instant::now();
+    let mut app = fixtures::app(base);
+    let event = Event::Routed {
+        id: RequestId(7),
+        origin: crate::engine::Origin::Proxy("127.0.0.1:51234".into()),
+        strategy: "p95",
+        candidates: vec![name("gemma3:1b"), name("gemma2:2b")],
+        reason: "lowest p95".into(),
+    };
+    app.update(Msg::Bus(event), fixtures::now(base));
+    let log = app.board.log.back().expect("a log line");
+    assert_eq!(log.text, "#7 API request from 127.0.0.1:51234 → gemma3:1b");
+    assert_eq!(
+        app.board.last_route.as_deref(),
+        Some("#7 (API 127.0.0.1:51234) → gemma3:1b (then gemma2:2b): lowest p95")
+    );
+}

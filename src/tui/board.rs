@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::engine::{BreakerState, EngineSnapshot};
+use crate::engine::{BreakerState, EngineSnapshot, Origin};
 use crate::events::{Event, Health, ModelName, Outcome};
 
 /// The event log keeps this many lines.
@@ -82,15 +82,23 @@ impl Board {
             Event::Snapshot(snapshot) => self.apply_snapshot((**snapshot).clone(), now),
             Event::Routed {
                 id,
+                origin,
                 candidates,
                 reason,
                 strategy,
-                ..
             } => {
                 self.strategy = Some(strategy);
-                let mut line = match candidates.first() {
-                    Some(first) => format!("{id} → {first}"),
-                    None => format!("{id} → no candidate"),
+                let first = candidates.first().map_or("no candidate", |c| &**c);
+                let mut line = match origin {
+                    Origin::Proxy(client) => {
+                        self.log(
+                            wall,
+                            Level::Info,
+                            format!("{id} API request from {client} → {first}"),
+                        );
+                        format!("{id} (API {client}) → {first}")
+                    }
+                    _ => format!("{id} → {first}"),
                 };
                 if candidates.len() > 1 {
                     let rest: Vec<&str> = candidates[1..].iter().map(|c| &**c).collect();
