@@ -61,6 +61,8 @@ impl Default for RoutingConfig {
             warmup: 2,
             window: Duration::from_secs(300),
             probe_every: 20,
+            hedge: false,
+            hedge_budget: 0.05,
         }
     }
 }

@@ -7,9 +7,11 @@
 //! skipping at once any whose breaker or bulkhead refuses, so a strategy may list every
 //! model and leave admission to the engine.
 
+pub mod ewma;
 mod p95;
 mod round_robin;
 
+pub use ewma::Ewma;
 pub use p95::P95;
 pub use round_robin::RoundRobin;
 
@@ -103,6 +105,8 @@ pub fn build(kind: StrategyKind, config: &RoutingConfig) -> Box<dyn Strategy> {
     match kind {
         StrategyKind::P95 => Box::new(P95::new(config)),
         StrategyKind::RoundRobin => Box::new(RoundRobin),
+        StrategyKind::PeakEwma => Box::new(Ewma::peak()),
+        StrategyKind::TtftEwma => Box::new(Ewma::first_token()),
     }
 }
 

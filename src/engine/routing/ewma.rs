@@ -1,0 +1,365 @@
+//! `peak-ewma` and `ttft-ewma`: a decaying, peak-sensitive latency estimate per model,
+//! multiplied by the model's load.
+//!
+//! Each model's estimate moves with every attempt that ends at it:
+//! - a sample above the estimate replaces it at once (a spike is believed immediately);
+//! - a sample below it pulls it down with weight `1 - exp(-Δt / DECAY)`, where `Δt` is
+//!   the time since the last sample, so a burst of fast samples after a slow one does
+//!   not erase the slow one in a blink;
+//! - a failed attempt doubles the estimate (at least [`FAILURE_ESTIMATE`]);
+//! - while no attempt ends at a model its estimate decays toward zero with the time
+//!   constant [`IDLE_DECAY`], so a model that was slow and is left alone is tried again
+//!   by itself after a while, and one request is enough to learn whether it recovered.
+//!
+//! The cost of a model is its estimate × (requests in flight or queued there + 1); the
+//! cheapest available model goes first. A model never measured costs like the cheapest
+//! measured one, so it is tried early without being flooded.
+//!
+//! `ttft-ewma` estimates the time to first token instead of the total, and adds the time
+//! to read [`TTFT_TOKENS_TERM`] tokens at the model's recent token rate, so of two models
+//! equally quick to start, the one that streams faster wins.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Candidate, ModelView, Observation, RoutingContext, Strategy, fmt_latency};
+
+/// Time constant with which a lower sample pulls the estimate down.
+pub const DECAY: Duration = Duration::from_secs(10);
+/// Time constant with which an idle model's estimate decays toward zero.
+pub const IDLE_DECAY: Duration = Duration::from_secs(30);
+/// The estimate at least, after a failed attempt.
+pub const FAILURE_ESTIMATE: Duration = Duration::from_secs(1);
+/// The estimate of a model when no model has been measured yet.
+pub const DEFAULT_ESTIMATE: Duration = Duration::from_millis(500);
+/// `ttft-ewma` adds the time to stream this many tokens at the model's token rate.
+pub const TTFT_TOKENS_TERM: f64 = 10.0;
+
+/// Which latency the estimate follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signal {
+    Total,
+    FirstToken,
+}
+
+/// One model's estimate, in seconds.
+#[derive(Clone, Copy, Debug)]
+struct Estimate {
+    secs: f64,
+    at: Instant,
+    /// Tokens per second, decayed the same way (ttft-ewma only).
+    tokens_per_sec: Option<f64>,
+}
+
+impl Estimate {
+    /// The estimate as of `now`, with the idle decay applied.
+    fn at(&self, now: Instant) -> f64 {
+        let idle = now.saturating_duration_since(self.at).as_secs_f64();
+        self.secs * (-idle / IDLE_DECAY.as_secs_f64()).exp()
+    }
+}
+
+/// The estimate-times-load strategy; see the module documentation.
+pub struct Ewma {
+    signal: Signal,
+    estimates: Vec<Option<Estimate>>,
+}
+
+impl Ewma {
+    /// `peak-ewma`: the estimate follows total latency.
+    pub fn peak() -> Ewma {
+        Ewma {
+            signal: Signal::Total,
+            estimates: Vec::new(),
+        }
+    }
+
+    /// `ttft-ewma`: the estimate follows time to first token.
+    pub fn first_token() -> Ewma {
+        Ewma {
+            signal: Signal::FirstToken,
+            estimates: Vec::new(),
+        }
+    }
+
+    /// The latency part of a model's cost as of `now`, if it has been measured.
+    fn latency(&self, index: usize, now: Instant) -> Option<f64> {
+        let e = self.estimates.get(index).copied().flatten()?;
+        let mut secs = e.at(now);
+        if self.signal == Signal::FirstToken
+            && let Some(rate) = e.tokens_per_sec.filter(|r| *r > 0.0)
+        {
+            secs += TTFT_TOKENS_TERM / rate;
+        }
+        Some(secs)
+    }
+}
+
+impl Strategy for Ewma {
+    fn name(&self) -> &'static str {
+        match self.signal {
+            Signal::Total => "peak-ewma",
+            Signal::FirstToken => "ttft-ewma",
+        }
+    }
+
+    fn order(&mut self, models: &[ModelView], cx: RoutingContext) -> Vec<Candidate> {
+        let latencies: Vec<Option<f64>> = models
+            .iter()
+            .map(|m| self.latency(m.index, cx.now))
+            .collect();
+        let unmeasured = latencies
+            .iter()
+            .flatten()
+            .copied()
+            .min_by(f64::total_cmp)
+            .unwrap_or(DEFAULT_ESTIMATE.as_secs_f64());
+        let costs: Vec<f64> = models
+            .iter()
+            .zip(&latencies)
+            .map(|(m, l)| l.unwrap_or(unmeasured) * (m.in_flight + m.queued + 1) as f64)
+            .collect();
+        let mut order: Vec<usize> = (0..models.len()).collect();
+        // Stable: equal costs keep configuration order.
+        order.sort_by(|&a, &b| {
+            (!models[a].available())
+                .cmp(&!models[b].available())
+                .then(costs[a].total_cmp(&costs[b]))
+        });
+        let what = match self.signal {
+            Signal::Total => "latency",
+            Signal::FirstToken => "first token",
+        };
+        order
+            .iter()
+            .enumerate()
+            .map(|(rank, &i)| {
+                let m = &models[i];
+                let load = m.in_flight + m.queued;
+                let estimate = match latencies[i] {
+                    Some(l) => format!("{what} ~{}", fmt_latency(Duration::from_secs_f64(l))),
+                    None => "not measured".to_string(),
+                };
+                let reason = if !m.available() {
+                    let why = if m.not_installed {
+                        "not installed"
+                    } else {
+                        "circuit open"
+                    };
+                    format!("fallback: {why}")
+                } else if rank == 0 {
+                    format!("lowest cost: {estimate}, {load} busy")
+                } else {
+                    format!("fallback: {estimate}, {load} busy")
+                };
+                Candidate { index: i, reason }
+            })
+            .collect()
+    }
+
+    fn observe(&mut self, o: &Observation) {
+        if self.estimates.len() <= o.index {
+            self.estimates.resize(o.index + 1, None);
+        }
+        let previous = self.estimates[o.index];
+        let now_estimate = previous.map(|e| e.at(o.at));
+        let sample = o.sample.and_then(|s| match self.signal {
+            Signal::Total => Some(s.total),
+            Signal::FirstToken => s.ttft,
+        });
+        let secs = match (sample, now_estimate) {
+            (Some(sample), Some(old)) => {
+                let x = sample.as_secs_f64();
+                if x >= old {
+                    x
+                } else {
+                    let since = previous.map_or(0.0, |e| (o.at - e.at).as_secs_f64());
+                    let w = (-since / DECAY.as_secs_f64()).exp();
+                    old * w + x * (1.0 - w)
+                }
+            }
+            (Some(sample), None) => sample.as_secs_f64(),
+            (None, old) if o.failed => {
+                (old.unwrap_or(0.0) * 2.0).max(FAILURE_ESTIMATE.as_secs_f64())
+            }
+            // Busy, bad request and the like say nothing about the model's speed.
+            (None, _) => return,
+        };
+        let rate = o.sample.and_then(|s| s.tokens_per_sec);
+        let tokens_per_sec = match (rate, previous.and_then(|e| e.tokens_per_sec)) {
+            (Some(new), Some(old)) => Some(old * 0.7 + new * 0.3),
+            (new, old) => new.or(old),
+        };
+        self.estimates[o.index] = Some(Estimate {
+            secs,
+            at: o.at,
+            tokens_per_sec,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+    use crate::engine::metrics::Sample;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn answered(index: usize, total_ms: u64, ttft_ms: u64) -> Observation {
+        Observation {
+            index,
+            at: Instant::now(),
+            sample: Some(Sample {
+                total: ms(total_ms),
+                ttft: Some(ms(ttft_ms)),
+                tokens_per_sec: Some(20.0),
+            }),
+            failed: false,
+        }
+    }
+
+    fn first(s: &mut Ewma, models: &[ModelView]) -> usize {
+        s.order(models, cx(0))[0].index
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peak_ewma_prefers_the_faster_model() {
+        let mut s = Ewma::peak();
+        let models = vec![view(0, None), view(1, None)];
+        for _ in 0..5 {
+            s.observe(&answered(0, 4000, 800));
+            s.observe(&answered(1, 1200, 300));
+            tokio::time::advance(ms(500)).await;
+        }
+        let c = s.order(&models, cx(0));
+        assert_eq!(indices(&c), [1, 0]);
+        assert!(c[0].reason.starts_with("lowest cost: latency ~1."), "{c:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peak_ewma_spreads_load_when_the_faster_is_busy() {
+        let mut s = Ewma::peak();
+        let mut models = vec![view(0, None), view(1, None)];
+        s.observe(&answered(0, 3000, 500));
+        s.observe(&answered(1, 1000, 200));
+        assert_eq!(first(&mut s, &models), 1);
+        // 1 s × (3 + 1) busy is dearer than 3 s × 1.
+        models[1].in_flight = 3;
+        assert_eq!(first(&mut s, &models), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peak_ewma_reacts_at_once_to_a_spike() {
+        let mut s = Ewma::peak();
+        let models = vec![view(0, None), view(1, None)];
+        for _ in 0..20 {
+            s.observe(&answered(0, 1000, 200));
+            s.observe(&answered(1, 2000, 400));
+            tokio::time::advance(ms(500)).await;
+        }
+        assert_eq!(first(&mut s, &models), 0);
+        // One slow answer from the favourite, and it is no longer first.
+        s.observe(&answered(0, 9000, 5000));
+        assert_eq!(first(&mut s, &models), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peak_ewma_lower_samples_pull_the_estimate_down_gradually() {
+        let mut s = Ewma::peak();
+        s.observe(&answered(0, 8000, 1000));
+        tokio::time::advance(ms(1000)).await;
+        s.observe(&answered(0, 1000, 200));
+        let now = Instant::now();
+        let after_one = s.latency(0, now).unwrap();
+        // One second after an 8 s sample, a 1 s sample moves it by 1 - e^(-1/10) only.
+        assert!(after_one > 7.0 && after_one < 7.8, "{after_one}");
+        for _ in 0..60 {
+            tokio::time::advance(ms(1000)).await;
+            s.observe(&answered(0, 1000, 200));
+        }
+        let settled = s.latency(0, Instant::now()).unwrap();
+        assert!(settled < 1.05, "{settled}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peak_ewma_returns_to_a_recovered_model_by_itself() {
+        let mut s = Ewma::peak();
+        let models = vec![view(0, None), view(1, None)];
+        // Model 0 was fast, then very slow; model 1 stays at 3 s and takes the traffic.
+        s.observe(&answered(0, 1000, 200));
+        s.observe(&answered(0, 30_000, 20_000));
+        s.observe(&answered(1, 3000, 600));
+        assert_eq!(first(&mut s, &models), 1);
+        let mut waited = Duration::ZERO;
+        while first(&mut s, &models) == 1 {
+            tokio::time::advance(ms(1000)).await;
+            waited += ms(1000);
+            s.observe(&answered(1, 3000, 600));
+            assert!(waited < Duration::from_secs(300), "never tried again");
+        }
+        // 30 s decays below 3 s after about 30 × ln(10) ≈ 69 s of idleness.
+        assert!(
+            waited > Duration::from_secs(60) && waited < Duration::from_secs(80),
+            "{waited:?}"
+        );
+        // It answers fast again, and keeps the traffic.
+        s.observe(&answered(0, 1000, 200));
+        tokio::time::advance(ms(1000)).await;
+        s.observe(&answered(1, 3000, 600));
+        assert_eq!(first(&mut s, &models), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_makes_a_model_dearer() {
+        let mut s = Ewma::peak();
+        let models = vec![view(0, None), view(1, None)];
+        s.observe(&answered(0, 300, 100));
+        s.observe(&answered(1, 900, 200));
+        assert_eq!(first(&mut s, &models), 0);
+        s.observe(&Observation {
+            index: 0,
+            at: Instant::now(),
+            sample: None,
+            failed: true,
+        });
+        assert_eq!(first(&mut s, &models), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unavailable_models_go_last_and_unmeasured_ones_are_tried() {
+        let mut s = Ewma::peak();
+        let mut models = vec![view(0, None), view(1, None), view(2, None)];
+        s.observe(&answered(0, 300, 100));
+        s.observe(&answered(1, 900, 200));
+        models[0].admits = false;
+        let c = s.order(&models, cx(0));
+        // Unmeasured 2 costs like the cheapest measured (0.3 s): ahead of 1.
+        assert_eq!(indices(&c), [2, 1, 0]);
+        assert_eq!(c[2].reason, "fallback: circuit open");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ttft_ewma_ranks_by_first_token_not_total() {
+        let mut s = Ewma::first_token();
+        let models = vec![view(0, None), view(1, None)];
+        // Model 0 starts fast but writes long answers; model 1 starts slow, short answers.
+        for _ in 0..5 {
+            s.observe(&answered(0, 9000, 300));
+            s.observe(&answered(1, 2000, 1500));
+            tokio::time::advance(ms(500)).await;
+        }
+        assert_eq!(first(&mut s, &models), 0);
+        let mut peak = Ewma::peak();
+        for _ in 0..5 {
+            peak.observe(&answered(0, 9000, 300));
+            peak.observe(&answered(1, 2000, 1500));
+        }
+        assert_eq!(first(&mut peak, &models), 1);
+        assert_eq!(s.name(), "ttft-ewma");
+        assert_eq!(peak.name(), "peak-ewma");
+    }
+}
