@@ -1,6 +1,7 @@
 //! The engine against scripted fake backends, on a paused clock.
 
 mod fallback;
+mod hedge;
 mod routing;
 mod snapshot;
 mod stress;
