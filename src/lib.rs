@@ -11,4 +11,5 @@ pub mod emulator;
 pub mod engine;
 pub mod events;
 pub mod proxy;
+pub mod simulate;
 pub mod tui;

@@ -1,0 +1,271 @@
+//! `signalbox simulate`: the real engine on a virtual clock against simulated models, to
+//! compare routing strategies on the same traffic.
+//!
+//! A [`Scenario`] names the models and how their latency changes over time, and how
+//! requests arrive. Every strategy (each alone and each with hedging, plus the
+//! [`oracle`]) runs the same seeded arrivals through its own [`Engine`] on a paused tokio
+//! clock, so hours of traffic take seconds, and a seed gives the same figures every time.
+
+pub mod cli;
+pub mod model;
+pub mod oracle;
+pub mod report;
+pub mod scenario;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::time::Instant;
+
+use crate::backend::Message;
+use crate::config::{Config, ModelConfig, StrategyKind, TimeoutConfig};
+use crate::engine::{Engine, Origin, Request};
+use crate::events::ModelName;
+use model::{SEED_OPTION, World};
+use oracle::Oracle;
+pub use report::{Report, StrategyReport};
+pub use scenario::{Process, Scenario, ScenarioError};
+
+/// One strategy under test: a configured kind, with or without hedging, or the oracle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contender {
+    /// `None` for the oracle.
+    pub kind: Option<StrategyKind>,
+    pub hedge: bool,
+}
+
+impl Contender {
+    pub const ORACLE: Contender = Contender {
+        kind: None,
+        hedge: false,
+    };
+
+    /// Every strategy alone, every strategy with hedging, and the oracle.
+    pub fn all() -> Vec<Contender> {
+        let plain = StrategyKind::ALL.iter().map(|&k| Contender {
+            kind: Some(k),
+            hedge: false,
+        });
+        let hedged = StrategyKind::ALL.iter().map(|&k| Contender {
+            kind: Some(k),
+            hedge: true,
+        });
+        plain.chain(hedged).chain([Contender::ORACLE]).collect()
+    }
+
+    /// `p95`, `peak-ewma+hedge`, `oracle`.
+    pub fn parse(name: &str) -> Result<Contender, String> {
+        let name = name.trim();
+        if name == "oracle" {
+            return Ok(Contender::ORACLE);
+        }
+        let (base, hedge) = match name.strip_suffix("+hedge") {
+            Some(base) => (base, true),
+            None => (name, false),
+        };
+        match StrategyKind::from_name(base) {
+            Some(kind) => Ok(Contender {
+                kind: Some(kind),
+                hedge,
+            }),
+            None => {
+                let known: Vec<&str> = StrategyKind::ALL.iter().map(|k| k.name()).collect();
+                Err(format!(
+                    "unknown strategy '{name}'; known: {}, oracle, each with +hedge",
+                    known.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Contender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            None => f.write_str("oracle"),
+            Some(kind) if self.hedge => write!(f, "{}+hedge", kind.name()),
+            Some(kind) => f.write_str(kind.name()),
+        }
+    }
+}
+
+/// One request of the traffic: when it arrives, and the seed of its draws.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Arrival {
+    pub at: Duration,
+    pub seed: u64,
+}
+
+/// The scenario's arrivals for `seed`; `count` overrides the scenario's count and
+/// duration.
+pub fn arrivals(scenario: &Scenario, seed: u64, count: Option<u64>) -> Vec<Arrival> {
+    let a = &scenario.arrivals;
+    let (limit, duration) = match count {
+        Some(n) => (Some(n), None),
+        None => (a.count, a.duration),
+    };
+    let mut rng = StdRng::seed_from_u64(seed);
+    let rate_at = |t: f64| {
+        let i = a.rates.partition_point(|(from, _)| from.as_secs_f64() <= t);
+        a.rates[i.saturating_sub(1)].1
+    };
+    let mut out = Vec::with_capacity(limit.unwrap_or(1024).min(10_000_000) as usize);
+    let mut t = 0.0_f64;
+    loop {
+        let u: f64 = rng.random();
+        t += match a.process {
+            Process::Poisson => -(1.0 - u).ln() / rate_at(t),
+            Process::Fixed => 1.0 / rate_at(t),
+        };
+        let at = Duration::from_secs_f64(t);
+        if duration.is_some_and(|d| at > d) || limit.is_some_and(|n| out.len() as u64 >= n) {
+            return out;
+        }
+        out.push(Arrival {
+            at,
+            seed: rng.random(),
+        });
+    }
+}
+
+/// How one request ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The answering model; `None` when every model failed.
+    pub model: Option<ModelName>,
+    pub ttft: Option<Duration>,
+    pub total: Duration,
+    /// It was answered by another model than the first one tried.
+    pub fell_back: bool,
+}
+
+/// One contender's run over the arrivals.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub contender: Contender,
+    pub outcomes: Vec<Outcome>,
+    pub hedges: u64,
+    /// Wall-clock time the run took.
+    pub wall: std::time::Duration,
+}
+
+/// The engine configuration for the scenario's models and this contender.
+pub fn engine_config(scenario: &Scenario, contender: Contender) -> Config {
+    // Never contacted: the simulator gives the engine its own backends.
+    let url = url::Url::parse("http://127.0.0.1:9").unwrap_or_else(|_| unreachable!());
+    let mut config = Config::default_for(url.clone());
+    config.models = scenario
+        .models
+        .iter()
+        .map(|m| {
+            let mut c = ModelConfig::ollama(m.name.clone(), url.clone(), m.timeout);
+            c.timeouts = TimeoutConfig::with_total(m.timeout);
+            c.bulkhead.max_in_flight = m.max_in_flight;
+            c.bulkhead.queue_capacity = m.queue;
+            c
+        })
+        .collect();
+    config.routing.strategy = contender.kind.unwrap_or(StrategyKind::P95);
+    config.routing.hedge = contender.hedge;
+    config
+}
+
+/// Run one contender over the arrivals on a paused clock.
+pub fn run(scenario: &Scenario, arrivals: &[Arrival], contender: Contender) -> anyhow::Result<Run> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()?;
+    let wall = std::time::Instant::now();
+    let (outcomes, hedges) = runtime.block_on(simulate(scenario.clone(), arrivals, contender));
+    drop(runtime);
+    Ok(Run {
+        contender,
+        outcomes,
+        hedges,
+        wall: wall.elapsed(),
+    })
+}
+
+async fn simulate(
+    scenario: Scenario,
+    arrivals: &[Arrival],
+    contender: Contender,
+) -> (Vec<Outcome>, u64) {
+    let start = Instant::now();
+    let config = engine_config(&scenario, contender);
+    let world = World::new(scenario, start);
+    let backends = (0..world.scenario.models.len())
+        .map(|i| world.backend(i))
+        .collect();
+    let engine = Engine::with_backends(&config, backends);
+    if contender.kind.is_none() {
+        engine.set_custom_strategy(Box::new(Oracle::new(Arc::clone(&world))));
+    }
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for (i, arrival) in arrivals.iter().enumerate() {
+        tokio::time::sleep_until(start + arrival.at).await;
+        let submitted = Instant::now();
+        let reply = engine.submit(request(arrival.seed));
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let outcome = match reply.answer().await {
+                Ok(answer) => Outcome {
+                    fell_back: !answer.fallbacks.is_empty(),
+                    model: Some(answer.model),
+                    ttft: answer.time_to_first_token,
+                    total: answer.total,
+                },
+                Err(_) => Outcome {
+                    model: None,
+                    ttft: None,
+                    total: submitted.elapsed(),
+                    fell_back: false,
+                },
+            };
+            let _ = tx.send((i, outcome));
+        });
+    }
+    drop(tx);
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; arrivals.len()];
+    while let Some((i, outcome)) = rx.recv().await {
+        outcomes[i] = Some(outcome);
+    }
+    let hedges = engine.snapshot().hedges();
+    // Every spawned request sends its outcome before its sender drops.
+    let outcomes = outcomes.into_iter().flatten().collect();
+    (outcomes, hedges)
+}
+
+fn request(seed: u64) -> Request {
+    let mut request = Request::chat(vec![Message::user("simulated question")]);
+    request.origin = Origin::Load;
+    request
+        .options
+        .insert(SEED_OPTION.to_string(), serde_json::Value::from(seed));
+    request
+}
+
+/// Run every contender (the oracle always, for the ratios) and build the report.
+pub fn compare(
+    scenario: &Scenario,
+    seed: u64,
+    count: Option<u64>,
+    contenders: &[Contender],
+) -> anyhow::Result<(Report, Vec<Run>)> {
+    let arrivals = arrivals(scenario, seed, count);
+    let mut list: Vec<Contender> = contenders.to_vec();
+    if !list.contains(&Contender::ORACLE) {
+        list.push(Contender::ORACLE);
+    }
+    let runs = list
+        .iter()
+        .map(|&c| run(scenario, &arrivals, c))
+        .collect::<anyhow::Result<Vec<Run>>>()?;
+    let report = Report::new(scenario, seed, arrivals.len(), &runs);
+    Ok((report, runs))
+}
