@@ -35,7 +35,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 /// A scenario could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
+    #[error("cannot read scenario {path}")]
     Read {
         path: String,
         source: std::io::Error,
