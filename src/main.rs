@@ -1,22 +1,35 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// signalbox: a terminal dashboard and router for local language models.
 #[derive(Parser)]
-#[command(name = "signalbox", version)]
-enum Cli {
+#[command(name = "signalbox", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an Ollama-compatible emulator with scripted latency and faults.
+    Emulate(signalbox::emulator::cli::EmulateArgs),
     /// Compare routing strategies on a simulated scenario, in virtual time.
     Simulate(signalbox::simulate::cli::SimulateArgs),
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    let result = match Cli::parse() {
-        Cli::Simulate(args) => signalbox::simulate::cli::run_cli(args).await,
-    };
-    result.unwrap_or_else(|e| {
-        eprintln!("signalbox: {e:#}");
-        ExitCode::FAILURE
-    })
+async fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Emulate(args)) => {
+            signalbox::emulator::cli::run_cli(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Simulate(args)) => signalbox::simulate::cli::run_cli(args).await,
+        None => {
+            println!("signalbox: the dashboard is being built; try `signalbox emulate --help`");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

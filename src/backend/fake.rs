@@ -257,6 +257,14 @@ impl Drop for DropGuard {
     }
 }
 
+/// Sleep, except for no time at all: tokio's timer would still wait for its next tick
+/// (up to a millisecond), which would swamp what the benchmarks measure.
+async fn pause(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}
+
 struct Run {
     script: Script,
     next: usize,
@@ -279,10 +287,10 @@ impl Run {
                 self.waited += every;
                 return Some(Ok(Chunk::Delta(String::new())));
             }
-            tokio::time::sleep(left).await;
+            pause(left).await;
         } else if self.next < self.script.chunks.len() || self.script.ending != Ending::Done {
             // `Done` follows the last chunk at once, as servers send it.
-            tokio::time::sleep(self.script.between).await;
+            pause(self.script.between).await;
         }
 
         match &self.script.ending {
@@ -309,5 +317,89 @@ impl Run {
                 Some(Ok(Chunk::Done(stats)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use tokio::time::Instant;
+
+    use super::*;
+
+    async fn collect(stream: ChunkStream) -> Vec<(Duration, Result<Chunk, BackendError>)> {
+        let start = Instant::now();
+        stream.map(|item| (start.elapsed(), item)).collect().await
+    }
+
+    fn delta(s: &str) -> Result<Chunk, BackendError> {
+        Ok(Chunk::Delta(s.to_string()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_in_chunks_on_the_scripted_clock_then_done() {
+        let fake = FakeBackend::new(
+            Script::answer("abcdef", 3)
+                .first_after(Duration::from_secs(1))
+                .every(Duration::from_millis(100)),
+        );
+        let items = collect(fake.chat(ChatRequest::default())).await;
+        let ms = Duration::from_millis;
+        assert_eq!(items[0], (ms(1000), delta("ab")));
+        assert_eq!(items[1], (ms(1100), delta("cd")));
+        assert_eq!(items[2], (ms(1200), delta("ef")));
+        let (at, Ok(Chunk::Done(stats))) = &items[3] else {
+            panic!("{items:?}")
+        };
+        assert_eq!((*at, stats.completion_tokens), (ms(1200), Some(3)));
+        assert_eq!((fake.calls(), fake.finished(), fake.dropped()), (1, 1, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queued_scripts_come_first_then_the_default() {
+        let fake = FakeBackend::instant();
+        fake.push(Script::busy())
+            .push(Script::answer("x", 1).fail_at(1, BackendError::CutShort));
+        let first = collect(fake.chat(ChatRequest::default())).await;
+        assert!(matches!(first[..], [(_, Err(BackendError::Busy { .. }))]));
+        let second = collect(fake.chat(ChatRequest::default())).await;
+        assert_eq!(second.len(), 2);
+        assert_eq!(
+            (second[0].1.clone(), second[1].1.clone()),
+            (delta("x"), Err(BackendError::CutShort))
+        );
+        let third = collect(fake.chat(ChatRequest::default())).await;
+        assert_eq!(third[0].1, delta("ok"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keepalives_are_empty_deltas_before_the_first_chunk() {
+        let script = Script::answer("hi", 1)
+            .first_after(Duration::from_millis(1000))
+            .keepalive(Duration::from_millis(300));
+        let items = collect(FakeBackend::new(script).chat(ChatRequest::default())).await;
+        let texts: Vec<_> = items
+            .iter()
+            .map(|(at, item)| (at.as_millis(), item.clone()))
+            .collect();
+        assert_eq!(
+            &texts[..4],
+            &[
+                (300, delta("")),
+                (600, delta("")),
+                (900, delta("")),
+                (1000, delta("hi"))
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_dropped_before_its_end_is_counted() {
+        let fake = FakeBackend::new(Script::hang());
+        let mut stream = fake.chat(ChatRequest::default());
+        let waited = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;
+        assert!(waited.is_err(), "a hung script sends nothing");
+        drop(stream);
+        assert_eq!((fake.dropped(), fake.finished()), (1, 0));
     }
 }

@@ -5,7 +5,16 @@
 //! did. Dropping a [`ChunkStream`] drops the HTTP request, which makes the server stop
 //! generating.
 
+pub mod decode;
 pub mod fake;
+pub mod health;
+mod http;
+pub mod ollama;
+pub mod openai;
+
+pub use http::BuildError;
+pub use ollama::OllamaBackend;
+pub use openai::OpenAiBackend;
 
 use std::fmt;
 use std::pin::Pin;
@@ -225,7 +234,14 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 /// The backend for a configured model, by its kind.
-pub fn for_model(model: &crate::config::ModelConfig) -> std::sync::Arc<dyn Backend> {
-    let _ = model;
-    unimplemented!("backends under construction")
+///
+/// Fails when the HTTP client cannot be set up, the base URL cannot carry an API path, or
+/// the configured API key variable is not set.
+pub fn for_model(
+    model: &crate::config::ModelConfig,
+) -> Result<std::sync::Arc<dyn Backend>, BuildError> {
+    Ok(match model.backend {
+        BackendKind::Ollama => std::sync::Arc::new(OllamaBackend::new(model)?),
+        BackendKind::OpenAi => std::sync::Arc::new(OpenAiBackend::new(model)?),
+    })
 }

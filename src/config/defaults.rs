@@ -123,3 +123,14 @@ impl Config {
         }
     }
 }
+
+impl Default for FailureRateConfig {
+    /// Half of the last 20 calls, once there were at least 10.
+    fn default() -> Self {
+        FailureRateConfig {
+            window: 20,
+            min_calls: 10,
+            threshold: 0.5,
+        }
+    }
+}

@@ -2,6 +2,14 @@
 //!
 //! Built in code with [`ConfigBuilder`] or loaded from TOML; `build()` validates
 //! everything at once and reports every problem.
+//!
+//! - [`Config::builder`]: the fluent builder; [`Config::default_for`]: the original system.
+//! - [`Config::load`], [`Config::from_toml_str`]: one file; [`load`]: every layer, built-in
+//!   defaults < file < environment < command-line [`Overrides`].
+//! - [`parse_ollama_host`], [`ollama_host_from_env`]: `OLLAMA_HOST` read as Ollama reads it.
+//! - [`ConfigErrors`]: every problem, each with its key and, from a file, its line.
+//!
+//! The file format and every key are described in `docs/configuration.md`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,8 +19,24 @@ use url::Url;
 
 use crate::backend::BackendKind;
 
+mod builder;
 mod defaults;
+mod error;
+mod file;
+mod host;
+mod source;
+mod validate;
+
+pub use builder::{ConfigBuilder, ModelBuilder};
 pub use defaults::DEFAULT_OLLAMA_URL;
+pub use error::{ConfigError, ConfigErrors, Location};
+pub use host::{
+    OLLAMA_HOST_VAR, default_ollama_url, ollama_host_from, ollama_host_from_env, parse_ollama_host,
+};
+pub use source::{
+    CONFIG_ENV_VARS, LoadedConfig, Overrides, default_config_exists, default_config_path, load,
+    load_with_env,
+};
 
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq)]

@@ -78,7 +78,11 @@ pub(super) fn delay(inner: &Inner, candidates: &[Candidate]) -> Option<Duration>
     if !inner.models[runner_up.index].view(now).available() {
         return None;
     }
-    let ttft = inner.models[first.index].state().metrics.recent(now).ttft;
+    let ttft = inner.models[first.index]
+        .state()
+        .metrics
+        .recent_for_routing(now)
+        .ttft;
     ttft.p95.filter(|_| ttft.count >= MIN_SAMPLES)
 }
 

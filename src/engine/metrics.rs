@@ -3,7 +3,9 @@
 //! Two views of each figure: a recent window that routing trusts (samples older than the
 //! window age out, and at most [`RECENT_CAP`] are kept, so memory stays flat under load)
 //! and since start (hdrhistogram, constant memory). Recent percentiles are exact over the
-//! window and cached, so a routing decision reads them without sorting.
+//! window and cached. Under load the cache is rebuilt at most every [`REFRESH`] for
+//! routing (a routing decision then reads it without sorting), while snapshots always
+//! get exact figures.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -15,6 +17,11 @@ use super::types::{Counters, Percentiles};
 
 /// Samples kept in the recent window at most.
 pub const RECENT_CAP: usize = 256;
+/// Under load, how stale the recent figures routing reads may be.
+pub const REFRESH: Duration = Duration::from_millis(10);
+/// Up to this many recent samples, routing always reads exact figures: sorting them is
+/// cheap, and with few samples each one matters.
+const ALWAYS_EXACT: usize = 32;
 /// Latencies kept for the sparkline.
 pub const SPARK_LEN: usize = 60;
 
@@ -32,8 +39,13 @@ pub struct Sample {
 pub struct Metrics {
     window: Duration,
     recent: VecDeque<(Instant, Sample)>,
-    /// Cached over `recent`; rebuilt whenever it changes.
+    /// Cached over `recent`, as of `built`; `dirty` once `recent` changed since.
     cache: RecentFigures,
+    built: Option<Instant>,
+    dirty: bool,
+    /// Reused buffers for sorting, so a rebuild does not allocate.
+    scratch: Vec<Duration>,
+    scratch_rates: Vec<f64>,
     all_total: Histogram<u64>,
     all_ttft: Histogram<u64>,
     spark: VecDeque<u64>,
@@ -63,6 +75,10 @@ impl Metrics {
             window,
             recent: VecDeque::with_capacity(RECENT_CAP),
             cache: RecentFigures::default(),
+            built: None,
+            dirty: false,
+            scratch: Vec::with_capacity(RECENT_CAP),
+            scratch_rates: Vec::with_capacity(RECENT_CAP),
             all_total: histogram(),
             all_ttft: histogram(),
             spark: VecDeque::with_capacity(SPARK_LEN),
@@ -85,14 +101,27 @@ impl Metrics {
         }
         self.spark
             .push_back(sample.total.as_millis().min(u128::from(u64::MAX)) as u64);
-        self.expire(now);
-        self.rebuild();
+        self.dirty = true;
     }
 
-    /// The recent figures as of `now`, aging out old samples first.
+    /// The recent figures as of `now`, exact: old samples aged out, nothing stale.
     pub fn recent(&mut self, now: Instant) -> RecentFigures {
-        if self.expire(now) {
-            self.rebuild();
+        self.dirty |= self.expire(now);
+        if self.dirty {
+            self.rebuild(now);
+        }
+        self.cache
+    }
+
+    /// The recent figures for a routing decision: exact with few samples, otherwise at
+    /// most [`REFRESH`] old, so routing under load does not sort on every request.
+    pub fn recent_for_routing(&mut self, now: Instant) -> RecentFigures {
+        self.dirty |= self.expire(now);
+        let fresh = self
+            .built
+            .is_some_and(|at| now.saturating_duration_since(at) < REFRESH);
+        if self.dirty && (self.recent.len() <= ALWAYS_EXACT || !fresh) {
+            self.rebuild(now);
         }
         self.cache
     }
@@ -122,20 +151,24 @@ impl Metrics {
         self.recent.len() != before
     }
 
-    fn rebuild(&mut self) {
-        let mut totals: Vec<Duration> = self.recent.iter().map(|(_, s)| s.total).collect();
-        let mut ttfts: Vec<Duration> = self.recent.iter().filter_map(|(_, s)| s.ttft).collect();
-        let mut rates: Vec<f64> = self
-            .recent
-            .iter()
-            .filter_map(|(_, s)| s.tokens_per_sec)
-            .collect();
-        rates.sort_by(f64::total_cmp);
+    fn rebuild(&mut self, now: Instant) {
+        let total = exact_percentiles(&mut self.scratch, self.recent.iter().map(|(_, s)| s.total));
+        let ttft = exact_percentiles(
+            &mut self.scratch,
+            self.recent.iter().filter_map(|(_, s)| s.ttft),
+        );
+        let rates = &mut self.scratch_rates;
+        rates.clear();
+        rates.extend(self.recent.iter().filter_map(|(_, s)| s.tokens_per_sec));
+        rates.sort_unstable_by(f64::total_cmp);
+        let tokens_per_sec = (!rates.is_empty()).then(|| rates[(rates.len() - 1) / 2]);
         self.cache = RecentFigures {
-            total: exact_percentiles(&mut totals),
-            ttft: exact_percentiles(&mut ttfts),
-            tokens_per_sec: (!rates.is_empty()).then(|| rates[(rates.len() - 1) / 2]),
+            total,
+            ttft,
+            tokens_per_sec,
         };
+        self.built = Some(now);
+        self.dirty = false;
     }
 }
 
@@ -143,22 +176,27 @@ fn micros(d: Duration) -> u64 {
     d.as_micros().clamp(1, u128::from(u64::MAX)) as u64
 }
 
-/// Nearest-rank percentiles of a small set.
-fn exact_percentiles(values: &mut [Duration]) -> Percentiles {
-    if values.is_empty() {
+/// Nearest-rank percentiles of a small set, sorted in `buf`.
+fn exact_percentiles(
+    buf: &mut Vec<Duration>,
+    values: impl Iterator<Item = Duration>,
+) -> Percentiles {
+    buf.clear();
+    buf.extend(values);
+    if buf.is_empty() {
         return Percentiles::default();
     }
-    values.sort_unstable();
+    buf.sort_unstable();
     let rank = |q: f64| {
-        let i = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
-        Some(values[i - 1])
+        let i = ((q * buf.len() as f64).ceil() as usize).clamp(1, buf.len());
+        Some(buf[i - 1])
     };
     Percentiles {
-        count: values.len() as u64,
+        count: buf.len() as u64,
         p50: rank(0.50),
         p95: rank(0.95),
         p99: rank(0.99),
-        max: values.last().copied(),
+        max: buf.last().copied(),
     }
 }
 
@@ -214,6 +252,33 @@ mod tests {
         assert_eq!(r.total.p95, Some(ms(42)));
         // Since start keeps them all.
         assert_eq!(m.all().0.count, 101);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn routing_figures_are_exact_when_few_and_at_most_refresh_old_under_load() {
+        let mut m = Metrics::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        m.record(t0, sample(100));
+        assert_eq!(m.recent_for_routing(t0).total.p95, Some(ms(100)));
+        m.record(t0, sample(300));
+        assert_eq!(
+            m.recent_for_routing(t0).total.p95,
+            Some(ms(300)),
+            "few samples: exact"
+        );
+
+        for _ in 0..100 {
+            m.record(t0, sample(100));
+        }
+        let cached = m.recent_for_routing(t0).total.count;
+        assert_eq!(cached, 2, "many samples within REFRESH: the cached figures");
+        assert_eq!(m.recent(t0).total.count, 102, "snapshots: exact");
+        m.record(t0, sample(100));
+        assert_eq!(
+            m.recent_for_routing(t0 + REFRESH).total.count,
+            103,
+            "REFRESH later: rebuilt"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendError, BuildError, ChatRequest, ChunkStream};
 use crate::config::{Config, RoutingConfig, StrategyKind};
 use crate::events::{Event, EventBus, Health, ModelName};
 use routing::{Candidate, RoutingContext, Strategy};
@@ -58,13 +58,36 @@ struct Inner {
 impl Engine {
     /// An engine over the configured models, with a real backend for each.
     /// Call inside a tokio runtime to get the periodic snapshot task.
+    ///
+    /// A model whose backend cannot be built (an API key variable not set, say) stays in
+    /// the list, and every attempt at it fails with the reason and its fix, so its breaker
+    /// soon takes it out of rotation. [`Engine::try_new`] refuses such a configuration.
     pub fn new(config: &Config) -> Engine {
         let backends = config
             .models
             .iter()
-            .map(crate::backend::for_model)
+            .map(|model| {
+                crate::backend::for_model(model).unwrap_or_else(|error| {
+                    tracing::error!(model = %model.name, %error, "backend cannot be built");
+                    Arc::new(Unbuilt {
+                        url: model.base_url.to_string(),
+                        error,
+                    })
+                })
+            })
             .collect();
         Engine::with_backends(config, backends)
+    }
+
+    /// An engine over the configured models, or the first reason a backend cannot be built.
+    /// Call inside a tokio runtime to get the periodic snapshot task.
+    pub fn try_new(config: &Config) -> Result<Engine, BuildError> {
+        let backends = config
+            .models
+            .iter()
+            .map(crate::backend::for_model)
+            .collect::<Result<_, _>>()?;
+        Ok(Engine::with_backends(config, backends))
     }
 
     /// An engine whose models are served by the given backends, one per configured model,
@@ -251,5 +274,21 @@ async fn publish_snapshots(inner: Weak<Inner>) {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
         inner.publish_snapshot();
+    }
+}
+
+/// Stands in for a backend that could not be built: every call fails with why.
+struct Unbuilt {
+    url: String,
+    error: BuildError,
+}
+
+impl Backend for Unbuilt {
+    fn chat(&self, _request: ChatRequest) -> ChunkStream {
+        let error = BackendError::Connect {
+            url: self.url.clone(),
+            message: self.error.to_string(),
+        };
+        Box::pin(futures_util::stream::iter([Err(error)]))
     }
 }

@@ -79,7 +79,7 @@ impl ModelSlot {
         let admits = self.admits();
         let (max_in_flight, queue_capacity) = self.bulkhead.capacity();
         let mut st = self.state();
-        let recent = st.metrics.recent(now);
+        let recent = st.metrics.recent_for_routing(now);
         ModelView {
             name: self.name.clone(),
             index: self.index,

@@ -210,3 +210,66 @@ async fn breaker_opens_after_two_failures_and_traffic_moves() {
         BreakerState::Open
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn answer_times_run_from_submit_across_fallbacks() {
+    let (engine, fakes) = engine(&config(2, limits(5, 5, 20)), Script::hang());
+    fakes[1].set_default(
+        Script::answer("late but fine", 2)
+            .first_after(secs(1))
+            .every(secs(1)),
+    );
+    let answer = engine.submit(to("a", true)).answer().await.unwrap();
+    assert_eq!(&*answer.model, "b");
+    assert_eq!(
+        answer.time_to_first_token,
+        Some(secs(6)),
+        "5 s lost on a, then 1 s on b"
+    );
+    assert_eq!(answer.total, secs(7));
+    assert_eq!(answer.stats.completion_tokens, Some(2));
+    assert_eq!(answer.tokens_per_sec, Some(1.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_bus_tells_the_story_of_a_fallback() {
+    use signalbox::events::{Event, Outcome};
+    let (engine, fakes) = engine(&config(2, limits(5, 5, 20)), Script::answer("ok", 1));
+    fakes[0].set_default(Script::server_error());
+    let mut events = engine.subscribe();
+    engine.submit(to("a", true)).answer().await.unwrap();
+    let mut story = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        story.push(match event {
+            Event::Routed { candidates, .. } => format!("routed {candidates:?}"),
+            Event::Started { model, attempt, .. } => format!("started {model} #{attempt}"),
+            Event::FirstToken { model, .. } => format!("first token {model}"),
+            Event::Finished {
+                model,
+                outcome: Outcome::Success,
+                timings,
+                ..
+            } => {
+                format!("finished {model} ok, {} token", timings.tokens)
+            }
+            Event::Finished { model, outcome, .. } => format!("finished {model} {outcome:?}"),
+            Event::Fallback {
+                from, to, reason, ..
+            } => format!("fallback {from} -> {to}: {reason}"),
+            Event::Snapshot(_) => continue,
+            other => format!("{other:?}"),
+        });
+    }
+    assert_eq!(
+        story,
+        [
+            r#"routed ["a", "b"]"#,
+            "started a #1",
+            r#"finished a Failed(Backend(Status { status: 500, message: "internal error" }))"#,
+            "fallback a -> b: HTTP 500: internal error",
+            "started b #2",
+            "first token b",
+            "finished b ok, 1 token",
+        ]
+    );
+}

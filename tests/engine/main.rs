@@ -2,6 +2,7 @@
 
 mod fallback;
 mod hedge;
+mod overhead;
 mod routing;
 mod snapshot;
 mod stress;

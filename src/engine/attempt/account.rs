@@ -29,14 +29,15 @@ pub(super) enum End {
 
 /// An attempt past the breaker; accounts for itself exactly once, on drop at the latest.
 pub(super) struct Attempt<'a> {
-    inner: &'a Inner,
-    slot: &'a ModelSlot,
-    id: RequestId,
+    pub inner: &'a Inner,
+    pub slot: &'a ModelSlot,
+    pub id: RequestId,
     breaker: Option<BreakerPermit>,
     pub bulkhead: Option<BulkheadPermit>,
     pub start: Instant,
     pub sent: Option<Instant>,
     pub first_token: Option<Instant>,
+    pub last_token: Instant,
     pub chunks: u64,
     /// The server's count, once it said it is done.
     completion_tokens: Option<u64>,
@@ -59,6 +60,7 @@ impl<'a> Attempt<'a> {
             start: Instant::now(),
             sent: None,
             first_token: None,
+            last_token: Instant::now(),
             chunks: 0,
             completion_tokens: None,
             ended: false,

@@ -17,7 +17,7 @@ use account::{Attempt, End};
 use super::Inner;
 use super::slot::ModelSlot;
 use super::types::{Answer, AttemptError, ReplyEvent, Request, RequestId};
-use crate::backend::{BackendError, ChatRequest, Chunk, FinalStats, TimeoutKind};
+use crate::backend::{BackendError, ChatRequest, Chunk, ChunkStream, FinalStats, TimeoutKind};
 use crate::events::{Event, ModelName};
 
 /// An attempt that answered.
@@ -71,32 +71,15 @@ pub(super) async fn run(
     tx: &UnboundedSender<ReplyEvent>,
     sent: &mut u32,
 ) -> Result<Success, Failure> {
-    // Refusals before anything is sent: immediate, no waiting.
-    let not_installed = {
-        let mut st = slot.state();
-        st.metrics.counters.rejected_not_installed += u64::from(st.not_installed);
-        st.not_installed
-    };
-    if not_installed {
-        let model = slot.config.server_model().to_string();
-        return Err(AttemptError::NotInstalled { model }.into());
-    }
-    let permit = match slot.breaker.try_acquire() {
-        Ok(permit) => permit,
-        Err(next_probe_in) => {
-            slot.state().metrics.counters.rejected_open += 1;
-            return Err(AttemptError::CircuitOpen { next_probe_in }.into());
-        }
-    };
-    let limits = slot.config.timeouts;
-    let mut attempt = Attempt::new(inner, slot, id, permit);
-    let deadline = attempt.start + limits.total;
+    let mut attempt = admit(inner, slot, id)?;
+    let deadline = attempt.start + slot.config.timeouts.total;
 
     // A bulkhead slot; queue time counts toward the deadline.
     let on_queued = |position| {
+        let model = slot.name.clone();
         inner.bus.publish(Event::Queued {
             id,
-            model: slot.name.clone(),
+            model,
             priority: request.priority,
             position,
         })
@@ -109,67 +92,66 @@ pub(super) async fn run(
             return Err(AttemptError::BulkheadFull { in_flight, queued }.into());
         }
         Err(_) => {
-            let error = BackendError::Timeout {
+            let after = slot.config.timeouts.total;
+            return Err(attempt.fail(BackendError::Timeout {
                 kind: TimeoutKind::Total,
-                after: limits.total,
-            };
-            return Err(attempt.fail(error));
+                after,
+            }));
         }
     }
 
-    // Send, and read the stream under the limits.
     *sent += 1;
     inner.bus.publish(Event::Started {
         id,
         model: slot.name.clone(),
         attempt: *sent,
     });
-    let now = Instant::now();
-    attempt.sent = Some(now);
-    let mut stream = slot.backend.chat(chat_request(slot, request));
+    attempt.sent = Some(Instant::now());
+    let stream = slot.backend.chat(chat_request(slot, request));
+    read_answer(attempt, stream, deadline, tx).await
+}
+
+/// The refusals that cost nothing: known not installed, breaker open. Past them, the
+/// attempt is accounted for from here on.
+fn admit<'a>(inner: &'a Inner, slot: &'a ModelSlot, id: RequestId) -> Result<Attempt<'a>, Failure> {
+    let not_installed = {
+        let mut st = slot.state();
+        st.metrics.counters.rejected_not_installed += u64::from(st.not_installed);
+        st.not_installed
+    };
+    if not_installed {
+        let model = slot.config.server_model().to_string();
+        return Err(AttemptError::NotInstalled { model }.into());
+    }
+    match slot.breaker.try_acquire() {
+        Ok(permit) => Ok(Attempt::new(inner, slot, id, permit)),
+        Err(next_probe_in) => {
+            slot.state().metrics.counters.rejected_open += 1;
+            Err(AttemptError::CircuitOpen { next_probe_in }.into())
+        }
+    }
+}
+
+/// Forward the stream's tokens until it is done, fails, or a limit runs out.
+async fn read_answer(
+    mut attempt: Attempt<'_>,
+    mut stream: ChunkStream,
+    deadline: Instant,
+    tx: &UnboundedSender<ReplyEvent>,
+) -> Result<Success, Failure> {
+    let (inner, slot, id) = (attempt.inner, attempt.slot, attempt.id);
     let mut text = String::new();
-    let mut last_token = now;
     loop {
-        // Which limit runs out first: the first token or a stall, or the whole deadline.
-        let (limit, kind, after) = match attempt.first_token {
-            None => (
-                now + limits.first_token,
-                TimeoutKind::FirstToken,
-                limits.first_token,
-            ),
-            Some(_) => (last_token + limits.stall, TimeoutKind::Stall, limits.stall),
+        let (limit, timeout) = next_limit(&attempt, deadline);
+        let Ok(item) = timeout_at(limit, stream.next()).await else {
+            // Dropping the stream first tells the server to stop generating.
+            drop(stream);
+            return Err(attempt.fail(timeout));
         };
-        let (limit, kind, after) = if deadline <= limit {
-            (deadline, TimeoutKind::Total, limits.total)
-        } else {
-            (limit, kind, after)
-        };
-        let item = match timeout_at(limit, stream.next()).await {
-            Ok(item) => item,
-            Err(_) => {
-                // Dropping the stream first tells the server to stop generating.
-                drop(stream);
-                return Err(attempt.fail(BackendError::Timeout { kind, after }));
-            }
-        };
-        match item {
+        let delta = match item {
             // Keep-alives say nothing about progress: they reset no limit.
-            Some(Ok(Chunk::Delta(delta))) if delta.is_empty() => {}
-            Some(Ok(Chunk::Delta(delta))) => {
-                last_token = Instant::now();
-                if attempt.first_token.is_none() {
-                    attempt.first_token = Some(last_token);
-                    let after = last_token - now;
-                    inner.bus.publish(Event::FirstToken {
-                        id,
-                        model: slot.name.clone(),
-                        after,
-                    });
-                }
-                attempt.chunks += 1;
-                text.push_str(&delta);
-                let _ = tx.send(ReplyEvent::Token(delta));
-            }
+            Some(Ok(Chunk::Delta(delta))) if delta.is_empty() => continue,
+            Some(Ok(Chunk::Delta(delta))) => delta,
             Some(Ok(Chunk::Done(stats))) => {
                 drop(stream);
                 return Ok(attempt.succeed(text, stats));
@@ -182,7 +164,51 @@ pub(super) async fn run(
                 drop(stream);
                 return Err(attempt.fail(BackendError::CutShort));
             }
+        };
+        let now = Instant::now();
+        if attempt.first_token.is_none() {
+            attempt.first_token = Some(now);
+            let after = now - attempt.sent.unwrap_or(now);
+            inner.bus.publish(Event::FirstToken {
+                id,
+                model: slot.name.clone(),
+                after,
+            });
         }
+        attempt.last_token = now;
+        attempt.chunks += 1;
+        text.push_str(&delta);
+        let _ = tx.send(ReplyEvent::Token(delta));
+    }
+}
+
+/// When the next chunk must have come, and the timeout if it has not: the first-token
+/// limit until a token arrives, then the stall limit; the total deadline if sooner.
+fn next_limit(attempt: &Attempt<'_>, deadline: Instant) -> (Instant, BackendError) {
+    let limits = attempt.slot.config.timeouts;
+    let sent = attempt.sent.unwrap_or(attempt.start);
+    let (limit, kind, after) = match attempt.first_token {
+        None => (
+            sent + limits.first_token,
+            TimeoutKind::FirstToken,
+            limits.first_token,
+        ),
+        Some(_) => (
+            attempt.last_token + limits.stall,
+            TimeoutKind::Stall,
+            limits.stall,
+        ),
+    };
+    if deadline <= limit {
+        (
+            deadline,
+            BackendError::Timeout {
+                kind: TimeoutKind::Total,
+                after: limits.total,
+            },
+        )
+    } else {
+        (limit, BackendError::Timeout { kind, after })
     }
 }
 

@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Candidate, ModelView, Observation, RoutingContext, Strategy, fmt_latency};
+use super::{Candidate, ModelView, Observation, RoutingContext, Strategy};
+use crate::backend::fmt_duration as fmt_latency;
 
 /// Time constant with which a lower sample pulls the estimate down.
 pub const DECAY: Duration = Duration::from_secs(10);

@@ -110,15 +110,6 @@ pub fn build(kind: StrategyKind, config: &RoutingConfig) -> Box<dyn Strategy> {
     }
 }
 
-/// Human-readable duration for reasons: `850 ms`, `1.2 s`.
-pub fn fmt_latency(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
-}
-
 /// Available models first, the rest after, each group keeping its order.
 fn available_first(models: &[ModelView], order: &mut [usize]) {
     order.sort_by_key(|&i| !models[i].available());

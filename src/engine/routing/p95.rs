@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::round_robin::rotation;
-use super::{Candidate, ModelView, RoutingContext, Strategy, fmt_latency};
+use super::{Candidate, ModelView, RoutingContext, Strategy};
+use crate::backend::fmt_duration as fmt_latency;
 use crate::config::RoutingConfig;
 
 /// Round-robin over the first `warmup` requests; then the available model with the lowest
