@@ -26,7 +26,16 @@ async fn main() -> anyhow::Result<ExitCode> {
             signalbox::emulator::cli::run_cli(args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Simulate(args)) => signalbox::simulate::cli::run_cli(args).await,
+        Some(Command::Simulate(args)) => {
+            // Its problems (a scenario that does not parse) are the user's to fix: said
+            // plainly, without a backtrace.
+            Ok(signalbox::simulate::cli::run_cli(args)
+                .await
+                .unwrap_or_else(|e| {
+                    eprintln!("signalbox simulate: {e:#}");
+                    ExitCode::FAILURE
+                }))
+        }
         None => {
             println!("signalbox: the dashboard is being built; try `signalbox emulate --help`");
             Ok(ExitCode::SUCCESS)

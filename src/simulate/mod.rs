@@ -269,3 +269,111 @@ pub fn compare(
     let report = Report::new(scenario, seed, arrivals.len(), &runs);
     Ok((report, runs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(extra: &str) -> Scenario {
+        let text = format!(
+            r#"
+            [arrivals]
+            poisson = 1.0
+            count = 300
+
+            [[model]]
+            name = "fast"
+            first_token = {{ min = "100ms", max = "200ms" }}
+            token = {{ min = "10ms", max = "20ms" }}
+            tokens = {{ min = 10, max = 40 }}
+
+            [[model]]
+            name = "slow"
+            first_token = {{ median = "2s", p95 = "4s" }}
+            token = {{ min = "40ms", max = "60ms" }}
+            tokens = {{ min = 10, max = 40 }}
+            {extra}
+            "#
+        );
+        Scenario::parse(&text, "test").unwrap()
+    }
+
+    fn report(s: &Scenario, seed: u64, names: &[&str]) -> Report {
+        let contenders: Vec<Contender> =
+            names.iter().map(|n| Contender::parse(n).unwrap()).collect();
+        compare(s, seed, None, &contenders).unwrap().0
+    }
+
+    fn strategy<'r>(r: &'r Report, name: &str) -> &'r StrategyReport {
+        r.strategies.iter().find(|s| s.strategy == name).unwrap()
+    }
+
+    #[test]
+    fn a_seed_gives_identical_results_run_after_run() {
+        let s = scenario("");
+        let all: Vec<String> = Contender::all().iter().map(|c| c.to_string()).collect();
+        let names: Vec<&str> = all.iter().map(String::as_str).collect();
+        let first = serde_json::to_string(&report(&s, 7, &names)).unwrap();
+        let second = serde_json::to_string(&report(&s, 7, &names)).unwrap();
+        assert_eq!(first, second);
+        let other = serde_json::to_string(&report(&s, 8, &names)).unwrap();
+        assert_ne!(first, other, "another seed, other traffic");
+    }
+
+    #[test]
+    fn the_oracle_sends_everything_to_a_model_that_is_always_much_faster() {
+        let r = report(&scenario(""), 1, &["round-robin", "oracle"]);
+        let oracle = strategy(&r, "oracle");
+        assert_eq!(oracle.share[0].share, 1.0);
+        assert_eq!(oracle.failures, 0);
+        let rr = strategy(&r, "round-robin");
+        assert!(oracle.ttft_ms.p95 < rr.ttft_ms.p95, "{oracle:?} {rr:?}");
+        assert_eq!(oracle.vs_oracle.ttft_p95, Some(1.0));
+    }
+
+    #[test]
+    fn a_model_that_goes_down_is_fallen_back_from_without_failing_requests() {
+        // Light traffic, so that the slow model alone can carry it.
+        let down = "[[phase]]\nat = \"0s\"\nrate = 0.25\n\
+                    [[phase]]\nat = \"60s\"\nmodel = \"fast\"\nstate = \"down\"";
+        let r = report(&scenario(down), 1, &["p95", "peak-ewma"]);
+        for name in ["p95", "peak-ewma"] {
+            let s = strategy(&r, name);
+            assert_eq!(s.failures, 0, "{s:?}");
+            assert!(s.fallbacks > 0, "{s:?}");
+            assert!(s.share[1].share > 0.5, "most answers after 60 s: {s:?}");
+        }
+    }
+
+    #[test]
+    fn hedging_is_counted_and_capped_by_its_budget() {
+        let r = report(&scenario(""), 1, &["round-robin+hedge"]);
+        let s = strategy(&r, "round-robin+hedge");
+        assert!(s.hedges > 0);
+        // One to start with, then a twentieth of a hedge per request.
+        assert!(s.hedges as f64 <= 1.0 + 0.05 * r.requests as f64, "{s:?}");
+    }
+
+    #[test]
+    fn arrivals_follow_the_rate_and_the_count() {
+        let s = scenario("");
+        let a = arrivals(&s, 3, Some(2000));
+        assert_eq!(a.len(), 2000);
+        let span = a.last().unwrap().at.as_secs_f64();
+        assert!((1800.0..2200.0).contains(&span), "{span}");
+        assert!(a.windows(2).all(|w| w[0].at <= w[1].at));
+        assert_eq!(arrivals(&s, 3, Some(50)), arrivals(&s, 3, Some(50)));
+    }
+
+    #[test]
+    fn contenders_are_named_as_on_the_command_line() {
+        assert_eq!(
+            Contender::parse("peak-ewma+hedge").unwrap().to_string(),
+            "peak-ewma+hedge"
+        );
+        assert_eq!(Contender::parse("oracle"), Ok(Contender::ORACLE));
+        let e = Contender::parse("fastest").unwrap_err();
+        assert!(e.contains("p95, round-robin, peak-ewma, ttft-ewma"), "{e}");
+        assert_eq!(Contender::all().len(), 2 * StrategyKind::ALL.len() + 1);
+    }
+}

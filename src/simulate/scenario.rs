@@ -179,13 +179,19 @@ struct ModelFile {
     timeout: Option<Dur>,
     max_in_flight: Option<usize>,
     queue: Option<usize>,
-    #[serde(flatten)]
-    profile: PatchFile,
+    first_token: Option<DistSpec<Dur>>,
+    token: Option<DistSpec<Dur>>,
+    tokens: Option<DistSpec<u32>>,
+    load_penalty: Option<f64>,
+    error: Option<f64>,
+    hang: Option<f64>,
+    refuse: Option<f64>,
+    state: Option<StateName>,
+    flap_every: Option<Dur>,
 }
 
-/// Profile keys, in a model (all required but the failure shares) or a phase (any).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Profile keys, in a model (the distributions required) or a phase (any).
+#[derive(Clone, Debug, Default)]
 struct PatchFile {
     first_token: Option<DistSpec<Dur>>,
     token: Option<DistSpec<Dur>>,
@@ -214,8 +220,33 @@ struct PhaseFile {
     model: Option<String>,
     /// New Poisson rate (or 1/interval) from here on.
     rate: Option<f64>,
-    #[serde(flatten)]
-    patch: PatchFile,
+    first_token: Option<DistSpec<Dur>>,
+    token: Option<DistSpec<Dur>>,
+    tokens: Option<DistSpec<u32>>,
+    load_penalty: Option<f64>,
+    error: Option<f64>,
+    hang: Option<f64>,
+    refuse: Option<f64>,
+    state: Option<StateName>,
+    flap_every: Option<Dur>,
+}
+
+/// The profile keys of a model or a phase, read field by field (not flattened) so that
+/// a problem in one is reported at its own line.
+macro_rules! patch_of {
+    ($x:expr) => {
+        PatchFile {
+            first_token: $x.first_token,
+            token: $x.token,
+            tokens: $x.tokens,
+            load_penalty: $x.load_penalty,
+            error: $x.error,
+            hang: $x.hang,
+            refuse: $x.refuse,
+            state: $x.state,
+            flap_every: $x.flap_every,
+        }
+    };
 }
 
 /// What a model is doing, beyond its latency draws.
@@ -363,7 +394,7 @@ fn build(file: File, origin: &str) -> Result<Scenario, Vec<String>> {
         if !seen.insert(m.name.clone()) {
             problems.push(format!("{key}: the name is used twice"));
         }
-        match base_profile(&m.profile, &key) {
+        match base_profile(&patch_of!(m), &key) {
             Ok(profile) => models.push(SimModel {
                 name: m.name.clone(),
                 timeout: m.timeout.map_or(Duration::from_secs(20), |d| d.0),
@@ -395,7 +426,7 @@ fn build(file: File, origin: &str) -> Result<Scenario, Vec<String>> {
                 Some(model) => {
                     let last = model.timeline.last().map(|(_, p)| *p);
                     if let Some(last) = last {
-                        match patch(last, &phase.patch, phase.at.0, &key) {
+                        match patch(last, &patch_of!(phase), phase.at.0, &key) {
                             Ok(p) => model.timeline.push((phase.at.0, p)),
                             Err(mut p) => problems.append(&mut p),
                         }

@@ -6,14 +6,21 @@
 //! - a sample below it pulls it down with weight `1 - exp(-Δt / DECAY)`, where `Δt` is
 //!   the time since the last sample, so a burst of fast samples after a slow one does
 //!   not erase the slow one in a blink;
-//! - a failed attempt doubles the estimate (at least [`FAILURE_ESTIMATE`]);
-//! - while no attempt ends at a model its estimate decays toward zero with the time
-//!   constant [`IDLE_DECAY`], so a model that was slow and is left alone is tried again
-//!   by itself after a while, and one request is enough to learn whether it recovered.
+//! - a failed attempt is a sample as slow as the longest of: the time the model kept the
+//!   request (a first-token timeout after 15 s says "15 s at least"), double the estimate,
+//!   and [`FAILURE_ESTIMATE`];
+//! - while no attempt ends at a model its estimate decays with the time constant
+//!   [`IDLE_DECAY`] toward a floor: the model's recent median (of the same latency, from
+//!   the engine's window), or zero once it has no recent answers. A model that spiked and
+//!   is left alone is therefore tried again by itself when its usual speed beats the
+//!   others', and one request is enough to learn whether it recovered; a model that is
+//!   always slow is not dragged back in just for being idle.
 //!
-//! The cost of a model is its estimate × (requests in flight or queued there + 1); the
-//! cheapest available model goes first. A model never measured costs like the cheapest
-//! measured one, so it is tried early without being flooded.
+//! The cost of a model is its estimate × (requests in flight or queued there + 1), as in
+//! tower's PeakEWMA; the cheapest available model goes first. A model never measured
+//! costs like the cheapest measured one, so it is tried early without being flooded.
+//! (Counting load relative to the bulkhead width instead, since a model server works on
+//! several requests at once, did worse in the simulator's overload scenario.)
 //!
 //! `ttft-ewma` estimates the time to first token instead of the total, and adds the time
 //! to read [`TTFT_TOKENS_TERM`] tokens at the model's recent token rate, so of two models
@@ -49,6 +56,8 @@ enum Signal {
 struct Estimate {
     secs: f64,
     at: Instant,
+    /// Where the idle decay leads: the recent median, 0 without one.
+    floor: f64,
     /// Tokens per second, decayed the same way (ttft-ewma only).
     tokens_per_sec: Option<f64>,
 }
@@ -56,8 +65,11 @@ struct Estimate {
 impl Estimate {
     /// The estimate as of `now`, with the idle decay applied.
     fn at(&self, now: Instant) -> f64 {
+        if self.secs <= self.floor {
+            return self.secs;
+        }
         let idle = now.saturating_duration_since(self.at).as_secs_f64();
-        self.secs * (-idle / IDLE_DECAY.as_secs_f64()).exp()
+        self.floor + (self.secs - self.floor) * (-idle / IDLE_DECAY.as_secs_f64()).exp()
     }
 }
 
@@ -84,6 +96,11 @@ impl Ewma {
         }
     }
 
+    /// The load multiplier for a model with these figures.
+    fn load(m: &ModelView) -> f64 {
+        (m.in_flight + m.queued) as f64 + 1.0
+    }
+
     /// The latency part of a model's cost as of `now`, if it has been measured.
     fn latency(&self, index: usize, now: Instant) -> Option<f64> {
         let e = self.estimates.get(index).copied().flatten()?;
@@ -106,6 +123,17 @@ impl Strategy for Ewma {
     }
 
     fn order(&mut self, models: &[ModelView], cx: RoutingContext) -> Vec<Candidate> {
+        for m in models {
+            let median = match self.signal {
+                Signal::Total => m.p50,
+                Signal::FirstToken => m.ttft_p50,
+            };
+            if let Some(Some(e)) = self.estimates.get_mut(m.index) {
+                e.floor = median
+                    .filter(|_| m.samples > 0)
+                    .map_or(0.0, |d| d.as_secs_f64());
+            }
+        }
         let latencies: Vec<Option<f64>> = models
             .iter()
             .map(|m| self.latency(m.index, cx.now))
@@ -119,7 +147,7 @@ impl Strategy for Ewma {
         let costs: Vec<f64> = models
             .iter()
             .zip(&latencies)
-            .map(|(m, l)| l.unwrap_or(unmeasured) * (m.in_flight + m.queued + 1) as f64)
+            .map(|(m, l)| l.unwrap_or(unmeasured) * Ewma::load(m))
             .collect();
         let mut order: Vec<usize> = (0..models.len()).collect();
         // Stable: equal costs keep configuration order.
@@ -181,9 +209,9 @@ impl Strategy for Ewma {
                 }
             }
             (Some(sample), None) => sample.as_secs_f64(),
-            (None, old) if o.failed => {
-                (old.unwrap_or(0.0) * 2.0).max(FAILURE_ESTIMATE.as_secs_f64())
-            }
+            (None, old) if o.failed => (old.unwrap_or(0.0) * 2.0)
+                .max(o.took.as_secs_f64())
+                .max(FAILURE_ESTIMATE.as_secs_f64()),
             // Busy, bad request and the like say nothing about the model's speed.
             (None, _) => return,
         };
@@ -195,6 +223,7 @@ impl Strategy for Ewma {
         self.estimates[o.index] = Some(Estimate {
             secs,
             at: o.at,
+            floor: previous.map_or(0.0, |e| e.floor),
             tokens_per_sec,
         });
     }
@@ -220,6 +249,7 @@ mod tests {
                 tokens_per_sec: Some(20.0),
             }),
             failed: false,
+            took: ms(total_ms),
         }
     }
 
@@ -315,6 +345,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_idle_model_decays_to_its_recent_median_not_below() {
+        let mut s = Ewma::peak();
+        // Model 0 is always slow (recent median 20 s); model 1 answers in 3 s.
+        let models = vec![view(0, Some(20_000)), view(1, Some(3000))];
+        s.observe(&answered(0, 25_000, 5000));
+        s.observe(&answered(1, 3000, 600));
+        for _ in 0..600 {
+            tokio::time::advance(ms(1000)).await;
+            s.observe(&answered(1, 3000, 600));
+            assert_eq!(first(&mut s, &models), 1);
+        }
+        let settled = s.latency(0, Instant::now()).unwrap();
+        assert!((settled - 20.0).abs() < 0.01, "{settled}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_failure_makes_a_model_dearer() {
         let mut s = Ewma::peak();
         let models = vec![view(0, None), view(1, None)];
@@ -326,7 +372,27 @@ mod tests {
             at: Instant::now(),
             sample: None,
             failed: true,
+            took: Duration::ZERO,
         });
+        assert_eq!(first(&mut s, &models), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_counts_as_at_least_as_slow_as_the_wait() {
+        let mut s = Ewma::first_token();
+        let models = vec![view(0, None), view(1, None)];
+        s.observe(&answered(0, 3000, 300));
+        s.observe(&answered(1, 6000, 2000));
+        assert_eq!(first(&mut s, &models), 0);
+        s.observe(&Observation {
+            index: 0,
+            at: Instant::now(),
+            sample: None,
+            failed: true,
+            took: Duration::from_secs(15),
+        });
+        let estimate = s.latency(0, Instant::now()).unwrap();
+        assert!(estimate >= 15.0, "{estimate}");
         assert_eq!(first(&mut s, &models), 1);
     }
 

@@ -84,6 +84,9 @@ pub struct Observation {
     pub sample: Option<Sample>,
     /// It counted against the model's breaker.
     pub failed: bool,
+    /// From the attempt's start (bulkhead queue included) to its end; for a failure, how
+    /// long the model kept the request before it failed.
+    pub took: Duration,
 }
 
 /// Orders the models for one request.
