@@ -367,7 +367,7 @@ mod tests {
             assert_eq!(model.breaker.half_open_probes, 1);
             assert_eq!(model.bulkhead.max_in_flight, 3);
         }
-        assert_eq!(config.routing.strategy, StrategyKind::P95);
+        assert_eq!(config.routing.strategy, StrategyKind::PeakEwma);
         assert_eq!(config.routing.warmup, 2);
     }
 
