@@ -160,6 +160,7 @@ async fn try_in_order(
             }
         }
     }
+    tracing::warn!(id = id.0, attempts = failed.len(), "every candidate failed");
     Err(AllFailed { attempts: failed })
 }
 
@@ -173,6 +174,7 @@ pub(super) fn announce_fallback(
     next: ModelName,
 ) {
     from.state().metrics.counters.fallbacks_from += 1;
+    tracing::info!(id = id.0, from = &*from.name, to = &*next, %error, "fallback");
     inner.bus.publish(Event::Fallback {
         id,
         from: from.name.clone(),
