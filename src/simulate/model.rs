@@ -82,7 +82,8 @@ enum Plan {
     Error(Duration),
     Answer {
         first_token: Duration,
-        /// Tokens in each chunk, and the time before each chunk after the first.
+        /// Chunks sent (at most [`MAX_CHUNKS`]), tokens in the whole answer, and the time
+        /// before each chunk after the first.
         chunks: u64,
         tokens: u64,
         gap: Duration,
