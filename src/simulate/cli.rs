@@ -54,17 +54,20 @@ pub fn run_blocking(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
             .collect::<Result<Vec<_>, String>>()
             .map_err(anyhow::Error::msg)?,
     };
+    let started = std::time::Instant::now();
     let (report, runs) = compare(&scenario, args.seed, args.requests, &contenders)?;
+    let wall = started.elapsed();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.table());
-        let wall: std::time::Duration = runs.iter().map(|r| r.wall).sum();
+        let slowest = runs.iter().map(|r| r.wall).max().unwrap_or_default();
         println!(
-            "{} runs of {} requests in {:.2} s of wall time",
+            "{} runs of {} requests in {:.2} s of wall time (slowest run {:.2} s)",
             runs.len(),
             report.requests,
-            wall.as_secs_f64()
+            wall.as_secs_f64(),
+            slowest.as_secs_f64()
         );
     }
     Ok(ExitCode::SUCCESS)
