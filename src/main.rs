@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Ask one question: the answer on stdout, which model answered and how fast on stderr.
     Ask(AskArgs),
+    /// Serve the router headless over an Ollama- and OpenAI-compatible HTTP API.
+    Serve(signalbox::proxy::cli::ServeArgs),
     /// Run an Ollama-compatible emulator with scripted latency and faults.
     Emulate(signalbox::emulator::cli::EmulateArgs),
     /// Compare routing strategies on a simulated scenario, in virtual time.
@@ -85,6 +87,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 json: args.json,
             };
             ask::run(&prepared.engine, &args.question.join(" "), &options).await
+        }
+        Some(Command::Serve(args)) => {
+            let prepared = app::prepare(&cli.common, args.overrides(), AutoDemo::Never).await?;
+            // Keeps the demo's emulator serving for as long as the proxy runs.
+            let _health = prepared.start_health_checks();
+            let _demo = prepared.demo;
+            signalbox::proxy::cli::run(&args, prepared.config, prepared.engine).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Emulate(args)) => {
             signalbox::emulator::cli::run_cli(args).await?;
