@@ -120,7 +120,8 @@ pub fn arrivals(scenario: &Scenario, seed: u64, count: Option<u64>) -> Vec<Arriv
             Process::Poisson => -(1.0 - u).ln() / rate_at(t),
             Process::Fixed => 1.0 / rate_at(t),
         };
-        let at = Duration::from_secs_f64(t);
+        // `t` grows by finite, positive steps (rates are checked above zero).
+        let at = Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX);
         if duration.is_some_and(|d| at > d) || limit.is_some_and(|n| out.len() as u64 >= n) {
             return out;
         }

@@ -136,7 +136,8 @@ fn plan(profile: &Profile, t: Duration, in_flight: usize, seed: u64, index: usiz
         .sample(rng.random(), rng.random())
         .round()
         .max(1.0) as u64;
-    let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
+    // A draw far in the tail is capped at a day: the engine's limits end it long before.
+    let secs = |s: f64| Duration::try_from_secs_f64(s.clamp(0.0, 86_400.0)).unwrap_or_default();
     if fate < profile.refuse {
         return Plan::Refuse;
     }

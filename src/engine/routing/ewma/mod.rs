@@ -39,6 +39,8 @@ pub const DECAY: Duration = Duration::from_secs(10);
 pub const IDLE_DECAY: Duration = Duration::from_secs(30);
 /// The estimate at least, after a failed attempt.
 pub const FAILURE_ESTIMATE: Duration = Duration::from_secs(1);
+/// The estimate never goes above this, however many failures in a row double it.
+pub const MAX_ESTIMATE: Duration = Duration::from_secs(3600);
 /// The estimate of a model when no model has been measured yet.
 pub const DEFAULT_ESTIMATE: Duration = Duration::from_millis(500);
 /// `ttft-ewma` adds the time to stream this many tokens at the model's token rate.
@@ -167,7 +169,10 @@ impl Strategy for Ewma {
                 let m = &models[i];
                 let load = m.in_flight + m.queued;
                 let estimate = match latencies[i] {
-                    Some(l) => format!("{what} ~{}", fmt_latency(Duration::from_secs_f64(l))),
+                    Some(l) => {
+                        let l = Duration::try_from_secs_f64(l).unwrap_or(MAX_ESTIMATE);
+                        format!("{what} ~{}", fmt_latency(l))
+                    }
                     None => "not measured".to_string(),
                 };
                 let reason = if !m.available() {
@@ -203,7 +208,8 @@ impl Strategy for Ewma {
                 if x >= old {
                     x
                 } else {
-                    let since = previous.map_or(0.0, |e| (o.at - e.at).as_secs_f64());
+                    let since = previous
+                        .map_or(0.0, |e| o.at.saturating_duration_since(e.at).as_secs_f64());
                     let w = (-since / DECAY.as_secs_f64()).exp();
                     old * w + x * (1.0 - w)
                 }
@@ -214,7 +220,8 @@ impl Strategy for Ewma {
                 .max(FAILURE_ESTIMATE.as_secs_f64()),
             // Busy, bad request and the like say nothing about the model's speed.
             (None, _) => return,
-        };
+        }
+        .min(MAX_ESTIMATE.as_secs_f64());
         let rate = o.sample.and_then(|s| s.tokens_per_sec);
         let tokens_per_sec = match (rate, previous.and_then(|e| e.tokens_per_sec)) {
             (Some(new), Some(old)) => Some(old * 0.7 + new * 0.3),

@@ -198,3 +198,24 @@ async fn ttft_ewma_ranks_by_first_token_not_total() {
     assert_eq!(s.name(), "ttft-ewma");
     assert_eq!(peak.name(), "peak-ewma");
 }
+
+#[tokio::test(start_paused = true)]
+async fn failures_in_a_row_leave_a_bounded_estimate() {
+    let mut s = Ewma::peak();
+    let models = vec![view(0, None), view(1, None)];
+    s.observe(&answered(1, 5000, 1000));
+    for _ in 0..5000 {
+        s.observe(&Observation {
+            index: 0,
+            at: Instant::now(),
+            sample: None,
+            failed: true,
+            took: Duration::ZERO,
+        });
+    }
+    let estimate = s.latency(0, Instant::now()).unwrap();
+    assert_eq!(estimate, MAX_ESTIMATE.as_secs_f64());
+    let c = s.order(&models, cx(0));
+    assert_eq!(indices(&c), [1, 0]);
+    assert_eq!(c[1].reason, "fallback: latency ~3600 s, 0 busy");
+}
