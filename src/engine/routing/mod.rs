@@ -10,10 +10,12 @@
 pub mod ewma;
 mod p95;
 mod round_robin;
+mod warm_up;
 
 pub use ewma::Ewma;
 pub use p95::P95;
 pub use round_robin::RoundRobin;
+pub use warm_up::WarmUp;
 
 use std::time::Duration;
 
@@ -108,8 +110,8 @@ pub fn build(kind: StrategyKind, config: &RoutingConfig) -> Box<dyn Strategy> {
     match kind {
         StrategyKind::P95 => Box::new(P95::new(config)),
         StrategyKind::RoundRobin => Box::new(RoundRobin),
-        StrategyKind::PeakEwma => Box::new(Ewma::peak()),
-        StrategyKind::TtftEwma => Box::new(Ewma::first_token()),
+        StrategyKind::PeakEwma => Box::new(WarmUp::new(config.warmup, Ewma::peak())),
+        StrategyKind::TtftEwma => Box::new(WarmUp::new(config.warmup, Ewma::first_token())),
     }
 }
 
