@@ -4,20 +4,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-const DONE_KEYS: [&str; 11] = [
-    "model",
-    "created_at",
-    "message",
-    "done",
-    "done_reason",
-    "total_duration",
-    "load_duration",
-    "prompt_eval_count",
-    "prompt_eval_duration",
-    "eval_count",
-    "eval_duration",
-];
-
 fn echo_models() -> Vec<TestModel> {
     let echo = Behaviour::Echo {
         delay: Duration::ZERO,

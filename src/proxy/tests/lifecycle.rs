@@ -78,19 +78,13 @@ async fn shutdown_lets_answers_in_flight_finish_then_returns() {
     let mut response = h.post("/api/chat", CHAT).await;
     first_line(&mut response).await;
     h.shutdown();
-    let rest = tokio::time::timeout(Duration::from_secs(5), response.text())
-        .await
-        .unwrap()
-        .unwrap();
+    let rest = rest_of(response).await;
     assert!(
         rest.lines().last().unwrap().contains(r#""done":true"#),
         "{rest}"
     );
 
-    let result = tokio::time::timeout(Duration::from_secs(5), &mut h.task)
-        .await
-        .unwrap()
-        .unwrap();
+    let result = ended(&mut h.task).await;
     assert!(result.is_ok());
     assert_eq!(h.engine.cancelled(), 0);
     assert!(
@@ -110,19 +104,13 @@ async fn shutdown_cuts_answers_still_running_after_the_grace_period() {
     first_line(&mut response).await;
     h.shutdown();
 
-    let rest = tokio::time::timeout(Duration::from_secs(5), response.text())
-        .await
-        .unwrap()
-        .unwrap();
+    let rest = rest_of(response).await;
     let last: serde_json::Value = serde_json::from_str(rest.lines().last().unwrap()).unwrap();
     assert!(
         last["error"].as_str().unwrap().contains("shutting down"),
         "{rest}"
     );
-    let result = tokio::time::timeout(Duration::from_secs(5), &mut h.task)
-        .await
-        .unwrap()
-        .unwrap();
+    let result = ended(&mut h.task).await;
     assert!(result.is_ok());
     h.engine.wait_cancelled(1).await;
 }

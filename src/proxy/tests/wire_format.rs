@@ -4,20 +4,6 @@ use std::time::Duration;
 
 use super::*;
 
-const DONE_KEYS: [&str; 11] = [
-    "model",
-    "created_at",
-    "message",
-    "done",
-    "done_reason",
-    "total_duration",
-    "load_duration",
-    "prompt_eval_count",
-    "prompt_eval_duration",
-    "eval_count",
-    "eval_duration",
-];
-
 #[tokio::test]
 async fn chat_streams_ndjson_lines_ending_with_ollamas_done_line() {
     let h = Harness::start(Script::answer("gemma3:1b", &["Hel", "lo <b>"])).await;
