@@ -462,3 +462,25 @@ pub(crate) fn decode_split<P: Protocol + Default>(
     protocol.end(&mut out);
     out.into_iter().collect()
 }
+
+/// Checks that `body` cut at `cuts` reads as it does whole, that its deltas join to
+/// `text`, and that it ends done.
+#[cfg(test)]
+pub(crate) fn check_split<P: Protocol + Default>(
+    body: &[u8],
+    cuts: &[usize],
+    text: &str,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let whole = decode_split::<P>(body, &[]);
+    proptest::prop_assert_eq!(&decode_split::<P>(body, cuts), &whole);
+    let joined: String = whole
+        .iter()
+        .filter_map(|c| match c {
+            Ok(Chunk::Delta(text)) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    proptest::prop_assert_eq!(joined, text);
+    proptest::prop_assert!(matches!(whole.last(), Some(Ok(Chunk::Done(_)))));
+    Ok(())
+}
