@@ -44,6 +44,18 @@ pub async fn zero() -> EmulatorHandle {
     emulator(vec![(MODEL, Profile::zero())], 1).await
 }
 
+/// GET `path` and read the answer as JSON.
+pub async fn get_json(emu: &EmulatorHandle, path: &str) -> Value {
+    client()
+        .get(emu.url().join(path).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }

@@ -99,15 +99,7 @@ async fn not_installed_is_a_404_and_the_model_leaves_the_tags() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], format!("model '{MODEL}' not found"));
-    let url = emu.url().join("/api/tags").unwrap();
-    let tags: Value = client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = get_json(&emu, "/api/tags").await;
     assert_eq!(tags, serde_json::json!({"models": []}));
 }
 

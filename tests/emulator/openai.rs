@@ -154,15 +154,7 @@ async fn error_mid_stream_on_v1_ends_without_finish_or_done() {
 #[tokio::test]
 async fn v1_models_lists_every_model() {
     let emu = zero().await;
-    let url = emu.url().join("/v1/models").unwrap();
-    let models: Value = client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = get_json(&emu, "/v1/models").await;
     assert_eq!(models["object"], "list");
     assert_eq!(models["data"][0]["id"], MODEL);
     assert_eq!(models["data"][0]["object"], "model");
