@@ -32,9 +32,7 @@ async fn chat_streams_ndjson_lines_ending_with_a_done_line() {
 #[tokio::test]
 async fn done_line_keeps_ollamas_field_order() {
     let emu = emulator(vec![(MODEL, fixed(5, 1, 3))], 1).await;
-    let lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-        .all()
-        .await;
+    let lines = chat(&emu).await.all().await;
     let done = lines.last().unwrap();
     let order = [
         "\"model\"",
@@ -56,9 +54,7 @@ async fn done_line_keeps_ollamas_field_order() {
 async fn zero_metrics_are_left_out_of_the_done_line() {
     // On a paused clock the zero profile takes no time at all, so every duration is 0.
     let emu = zero().await;
-    let lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-        .all()
-        .await;
+    let lines = chat(&emu).await.all().await;
     let done = parse(lines.last().unwrap());
     for field in [
         "total_duration",
