@@ -126,7 +126,7 @@ async fn a_configured_token_is_required_except_for_liveness() {
     };
     let h = Harness::with_config(Script::answer("gemma3:1b", &["x"]), config).await;
 
-    let refused = got(h.post("/api/chat", CHAT).await).await;
+    let refused = h.post_got("/api/chat", CHAT).await;
     assert_eq!(refused.status, 401);
     assert_eq!(refused.headers["www-authenticate"], "Bearer");
     assert!(serde_json::from_str::<serde_json::Value>(&refused.body).unwrap()["error"].is_string());

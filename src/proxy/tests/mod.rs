@@ -286,6 +286,11 @@ impl Harness {
             .unwrap()
     }
 
+    /// POST `body` as JSON to `path` and read the whole response.
+    pub async fn post_got(&self, path: &str, body: &str) -> Got {
+        got(self.post(path, body).await).await
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
