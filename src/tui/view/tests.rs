@@ -67,14 +67,7 @@ fn streaming_app(base: Instant) -> App {
 }
 
 fn open_breaker(app: &mut App, base: Instant) {
-    let event = Event::Breaker {
-        model: name("gemma2:2b"),
-        from: BreakerState::Closed,
-        to: BreakerState::Open,
-        reason: "2 failures in a row".into(),
-        open_for: Some(Duration::from_secs(10)),
-    };
-    app.update(Msg::Bus(event), fixtures::now(base));
+    app.update(Msg::Bus(fixtures::breaker_opened()), fixtures::now(base));
     if let Some(s) = &mut app.board.snapshot {
         s.models[1].breaker.consecutive_failures = 2;
     }
