@@ -249,8 +249,7 @@ fn no_color_keeps_the_shapes() {
 }
 
 #[test]
-fn snapshot_arc_is_shared_not_required() {
-    // A snapshot from the bus replaces the figures wholesale.
+fn a_snapshot_from_the_bus_replaces_the_figures_shown() {
     let base = Instant::now();
     let mut app = fixtures::app(base);
     let mut s = fixtures::snapshot();
