@@ -88,7 +88,7 @@ async fn completion_without_stream_is_one_object_with_usage() {
 }
 
 #[tokio::test]
-async fn usage_chunk_only_when_asked_for() {
+async fn no_usage_chunk_unless_asked_for() {
     let emu = zero().await;
     let mut body = completion(true);
     body.as_object_mut().unwrap().remove("stream_options");
