@@ -7,7 +7,7 @@ use signalbox::emulator::Fault;
 use crate::common::*;
 
 async fn state(emu: &signalbox::emulator::EmulatorHandle) -> Value {
-    get_json(&emu, "/admin/state").await
+    get_json(emu, "/admin/state").await
 }
 
 #[tokio::test]
