@@ -35,7 +35,10 @@ pub enum BuildError {
     )]
     BadApiKey { model: String, var: String },
     /// The base URL cannot carry an API path (for example `mailto:`).
-    #[error("model {model}: base URL {url} cannot be used for HTTP requests")]
+    #[error(
+        "model {model}: base URL {url} cannot be used for HTTP requests; give an http:// or \
+         https:// URL"
+    )]
     BadUrl { model: String, url: String },
 }
 
