@@ -17,14 +17,7 @@ fn echo_models() -> Vec<TestModel> {
 #[tokio::test]
 async fn routed_chat_streams_strict_ndjson_ending_with_the_done_line() {
     let proxy = Running::start(echo_models()).await;
-    let got = raw(
-        proxy.addr,
-        "POST",
-        "/api/chat",
-        &[],
-        &chat_body("signalbox", "hello proxy world", true),
-    )
-    .await;
+    let got = raw_chat(proxy.addr, "signalbox", "hello proxy world", true).await;
 
     assert_eq!(got.status, 200);
     assert_eq!(got.header("content-type"), Some("application/x-ndjson"));

@@ -53,6 +53,18 @@ pub async fn raw(
     parse_response(&bytes)
 }
 
+/// `POST /api/chat` asking `model` about `prompt`, sent and read raw.
+pub async fn raw_chat(addr: SocketAddr, model: &str, prompt: &str, stream: bool) -> Raw {
+    raw(
+        addr,
+        "POST",
+        "/api/chat",
+        &[],
+        &chat_body(model, prompt, stream),
+    )
+    .await
+}
+
 fn parse_response(bytes: &[u8]) -> Raw {
     let split = bytes
         .windows(4)
