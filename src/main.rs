@@ -40,6 +40,8 @@ enum Command {
     Serve(signalbox::proxy::cli::ServeArgs),
     /// Run an Ollama-compatible emulator with scripted latency and faults.
     Emulate(signalbox::emulator::cli::EmulateArgs),
+    /// Compare routing strategies on a simulated scenario, in virtual time.
+    Simulate(signalbox::simulate::cli::SimulateArgs),
 }
 
 #[derive(Args)]
@@ -110,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             signalbox::emulator::cli::run_cli(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Simulate(args)) => signalbox::simulate::cli::run_cli(args).await,
         None => {
             let flags = Overrides {
                 listen: cli.listen.map(|addr| addr.to_string()),

@@ -1,4 +1,5 @@
-//! The `signalbox` binary as a user runs it: `ask` against the demo and against dead servers.
+//! The `signalbox` binary as a user runs it: `ask` against the demo and against dead servers;
+//! `simulate` on a built-in scenario and on a broken one.
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
@@ -50,7 +51,7 @@ fn ask_demo_prints_a_routed_answer_and_its_figures() {
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(
         answer["model"], "gemma3:1b",
-        "the warm-up sends the first request to the first model"
+        "with nothing measured yet, the first request goes to the first model"
     );
     assert!(!answer["text"].as_str().unwrap_or_default().is_empty());
     assert!(answer["first_token_ms"].as_f64().is_some_and(|ms| ms > 0.0));
@@ -96,4 +97,57 @@ fn a_config_error_names_the_key_and_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml:2"), "stderr: {stderr}");
     assert!(stderr.contains("routing.strategy"), "stderr: {stderr}");
+}
+
+#[test]
+fn simulate_prints_a_comparison_with_the_oracle_as_json() {
+    let home = temp_dir("simulate");
+    let args = [
+        "simulate",
+        "original-demo",
+        "--strategies",
+        "p95,peak-ewma+hedge",
+        "--requests",
+        "200",
+        "--json",
+    ];
+    let out = signalbox(&args, &home);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(report["requests"], 200);
+    let names: Vec<&str> = report["strategies"]
+        .as_array()
+        .expect("strategies")
+        .iter()
+        .filter_map(|s| s["strategy"].as_str())
+        .collect();
+    assert_eq!(names, ["p95", "peak-ewma+hedge", "oracle"]);
+    assert_eq!(report["strategies"][2]["vs_oracle"]["ttft_p95"], 1.0);
+    assert_eq!(
+        signalbox(&args, &home).stdout,
+        out.stdout,
+        "same seed, same report"
+    );
+}
+
+#[test]
+fn simulate_names_the_line_and_key_of_a_broken_scenario() {
+    let home = temp_dir("simulate-broken");
+    let path = home.join("broken.toml");
+    std::fs::write(
+        &path,
+        "[arrivals]\npoisson = 1.0\ncount = 10\n[[model]]\nname = \"a\"\nfrist_token = { min = \"1s\", max = \"2s\" }\n",
+    )
+    .expect("write scenario");
+    let out = signalbox(&["simulate", path.to_str().expect("utf-8 path")], &home);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 6") && stderr.contains("frist_token"),
+        "stderr: {stderr}"
+    );
 }

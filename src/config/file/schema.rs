@@ -40,6 +40,8 @@ const ROUTING: &[(&str, Shape)] = &[
     ("warmup", V),
     ("window", V),
     ("probe_every", V),
+    ("hedge", V),
+    ("hedge_budget", V),
 ];
 const PROXY: &[(&str, Shape)] = &[
     ("listen", V),

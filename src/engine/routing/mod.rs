@@ -7,9 +7,11 @@
 //! skipping at once any whose breaker or bulkhead refuses, so a strategy may list every
 //! model and leave admission to the engine.
 
+pub mod ewma;
 mod p95;
 mod round_robin;
 
+pub use ewma::Ewma;
 pub use p95::P95;
 pub use round_robin::RoundRobin;
 
@@ -82,6 +84,9 @@ pub struct Observation {
     pub sample: Option<Sample>,
     /// It counted against the model's breaker.
     pub failed: bool,
+    /// From the attempt's start (bulkhead queue included) to its end; for a failure, how
+    /// long the model kept the request before it failed.
+    pub took: Duration,
 }
 
 /// Orders the models for one request.
@@ -103,6 +108,8 @@ pub fn build(kind: StrategyKind, config: &RoutingConfig) -> Box<dyn Strategy> {
     match kind {
         StrategyKind::P95 => Box::new(P95::new(config)),
         StrategyKind::RoundRobin => Box::new(RoundRobin),
+        StrategyKind::PeakEwma => Box::new(Ewma::peak()),
+        StrategyKind::TtftEwma => Box::new(Ewma::first_token()),
     }
 }
 
