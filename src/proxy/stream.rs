@@ -35,7 +35,7 @@ enum State {
 
 /// The streamed body: `format`'s pieces in order. Dropping the body (the client went
 /// away) drops the reply, which cancels the request upstream.
-pub fn body<F: StreamFormat>(
+fn body<F: StreamFormat>(
     format: F,
     first: First,
     following: Following,
