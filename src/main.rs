@@ -102,8 +102,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Serve(args)) => {
             let prepared = app::prepare(&cli.common, args.overrides(), AutoDemo::Never).await?;
-            // Keeps the demo's emulator serving for as long as the proxy runs.
             let _health = prepared.start_health_checks();
+            // Keeps the demo's emulator serving for as long as the proxy runs.
             let _demo = prepared.demo;
             signalbox::proxy::cli::run(&args, prepared.config, prepared.engine).await?;
             Ok(ExitCode::SUCCESS)

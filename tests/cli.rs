@@ -15,6 +15,12 @@ fn signalbox(args: &[&str], config_home: &std::path::Path) -> Output {
         .expect("the signalbox binary runs")
 }
 
+/// `signalbox ask --config CONFIG hi`.
+fn ask_hi_with(config: &std::path::Path, config_home: &std::path::Path) -> Output {
+    let config = config.to_str().expect("utf-8 path");
+    signalbox(&["ask", "--config", config, "hi"], config_home)
+}
+
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("signalbox-cli-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -72,15 +78,7 @@ fn ask_with_every_server_down_fails_and_names_each_model() {
     )
     .expect("write config");
 
-    let out = signalbox(
-        &[
-            "ask",
-            "--config",
-            config.to_str().expect("utf-8 path"),
-            "hi",
-        ],
-        &home,
-    );
+    let out = ask_hi_with(&config, &home);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("every model failed"), "stderr: {stderr}");
@@ -94,15 +92,7 @@ fn a_config_error_names_the_key_and_line() {
     let config = home.join("bad.toml");
     std::fs::write(&config, "[routing]\nstrategy = \"fastest\"\n").expect("write config");
 
-    let out = signalbox(
-        &[
-            "ask",
-            "--config",
-            config.to_str().expect("utf-8 path"),
-            "hi",
-        ],
-        &home,
-    );
+    let out = ask_hi_with(&config, &home);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml:2"), "stderr: {stderr}");

@@ -63,6 +63,12 @@ impl Pane {
         assert!(status.is_ok_and(|s| s.success()), "send-keys -l {text}");
     }
 
+    /// Types `line` into the input and presses Enter.
+    fn submit(&self, line: &str) {
+        self.text(line);
+        self.keys(&["Enter"]);
+    }
+
     fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.session])
@@ -120,8 +126,7 @@ fn demo_answers_trips_heals_and_restores_the_terminal() {
     });
 
     // A question is answered, labelled with its model.
-    pane.text("What does a signal box do?");
-    pane.keys(&["Enter"]);
+    pane.submit("What does a signal box do?");
     pane.wait_for("the first answer", LIMIT, |s| {
         s.contains("‹ gemma3:1b ·") || s.contains("‹ gemma2:2b ·")
     });
@@ -134,8 +139,7 @@ fn demo_answers_trips_heals_and_restores_the_terminal() {
     pane.wait_for("gemma3:1b open", LIMIT, |s| {
         s.contains("○ gemma3:1b") && s.contains("open · probe in")
     });
-    pane.text("And a breaker?");
-    pane.keys(&["Enter"]);
+    pane.submit("And a breaker?");
     pane.wait_for(
         "routing around the open breaker",
         LIMIT,
@@ -147,8 +151,7 @@ fn demo_answers_trips_heals_and_restores_the_terminal() {
     let saved = format!("{}.md", dir.display());
     let wait_done = |s: &str| !s.contains("Esc  cancel");
     pane.wait_for("the second answer to finish", LIMIT, wait_done);
-    pane.text(&format!("/save {saved}"));
-    pane.keys(&["Enter"]);
+    pane.submit(&format!("/save {saved}"));
     pane.wait_for("the save notice", LIMIT, contains("Saved the chat to"));
     let markdown = std::fs::read_to_string(&saved).expect("the chat was saved");
     assert!(markdown.contains("## gemma2:2b · "), "{markdown}");
@@ -160,8 +163,7 @@ fn demo_answers_trips_heals_and_restores_the_terminal() {
         Duration::from_secs(30),
         contains("◐ gemma3:1b"),
     );
-    pane.text("Is it healed?");
-    pane.keys(&["Enter"]);
+    pane.submit("Is it healed?");
     pane.wait_for(
         "gemma3:1b closed again",
         LIMIT,

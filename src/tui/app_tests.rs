@@ -11,7 +11,7 @@ use super::chat::{AnswerStatus, Entry};
 use super::fixtures::{self, name};
 use crate::backend::{BackendError, FinalStats, Role, TimeoutKind};
 use crate::config::StrategyKind;
-use crate::engine::{AllFailed, Answer, AttemptError, BreakerState, ReplyEvent, RequestId};
+use crate::engine::{AllFailed, Answer, AttemptError, ReplyEvent, RequestId};
 use crate::events::Event;
 
 fn key(app: &mut App, base: Instant, code: KeyCode, mods: KeyModifiers) -> Vec<Effect> {
@@ -316,9 +316,12 @@ fn typed_commands_trip_reset_and_change_strategy() {
         notes[0],
         "No model 'nosuch'. Models: 1 gemma3:1b, 2 gemma2:2b"
     );
+    // Every strategy the engine has is offered, the original two among them.
+    let every: Vec<&str> = StrategyKind::ALL.iter().map(|k| k.name()).collect();
+    assert!(every.contains(&"p95") && every.contains(&"round-robin"));
     assert_eq!(
         notes[1],
-        "No strategy 'fastest'. Strategies: p95, round-robin"
+        format!("No strategy 'fastest'. Strategies: {}", every.join(", "))
     );
 }
 
@@ -442,14 +445,7 @@ fn breaker_event_starts_a_countdown_that_ticks_down() {
     let base = Instant::now();
     let mut app = fixtures::app(base);
     assert!(!app.needs_tick(base), "no countdown, no tick");
-    let event = Event::Breaker {
-        model: name("gemma2:2b"),
-        from: BreakerState::Closed,
-        to: BreakerState::Open,
-        reason: "2 failures in a row".into(),
-        open_for: Some(Duration::from_secs(10)),
-    };
-    app.update(Msg::Bus(event), fixtures::now(base));
+    app.update(Msg::Bus(fixtures::breaker_opened()), fixtures::now(base));
     assert!(app.needs_tick(base));
     assert_eq!(
         app.board.countdown(1, fixtures::later(base, 3).at),

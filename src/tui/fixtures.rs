@@ -9,7 +9,18 @@ use super::app::{App, AppOptions, Now};
 use crate::engine::{
     BreakerState, BreakerView, Counters, EngineSnapshot, ModelSnapshot, Percentiles,
 };
-use crate::events::{Health, ModelName};
+use crate::events::{Event, Health, ModelName};
+
+/// The bus event of gemma2:2b's breaker opening for 10 s after 2 failures.
+pub fn breaker_opened() -> Event {
+    Event::Breaker {
+        model: name("gemma2:2b"),
+        from: BreakerState::Closed,
+        to: BreakerState::Open,
+        reason: "2 failures in a row".into(),
+        open_for: Some(Duration::from_secs(10)),
+    }
+}
 
 pub fn name(s: &str) -> ModelName {
     Arc::from(s)

@@ -67,14 +67,7 @@ fn streaming_app(base: Instant) -> App {
 }
 
 fn open_breaker(app: &mut App, base: Instant) {
-    let event = Event::Breaker {
-        model: name("gemma2:2b"),
-        from: BreakerState::Closed,
-        to: BreakerState::Open,
-        reason: "2 failures in a row".into(),
-        open_for: Some(Duration::from_secs(10)),
-    };
-    app.update(Msg::Bus(event), fixtures::now(base));
+    app.update(Msg::Bus(fixtures::breaker_opened()), fixtures::now(base));
     if let Some(s) = &mut app.board.snapshot {
         s.models[1].breaker.consecutive_failures = 2;
     }
@@ -256,8 +249,7 @@ fn no_color_keeps_the_shapes() {
 }
 
 #[test]
-fn snapshot_arc_is_shared_not_required() {
-    // A snapshot from the bus replaces the figures wholesale.
+fn a_snapshot_from_the_bus_replaces_the_figures_shown() {
     let base = Instant::now();
     let mut app = fixtures::app(base);
     let mut s = fixtures::snapshot();
