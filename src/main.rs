@@ -152,7 +152,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let result = tui::run(prepared.engine.clone(), options).await;
             if let Some((stop, task)) = api {
                 stop.cancel();
-                let _ = task.await;
+                match task.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => eprintln!("signalbox: the API server failed: {error:#}"),
+                    Err(error) => {
+                        eprintln!("signalbox: the API server task ended abnormally: {error}")
+                    }
+                }
             }
             result?;
             Ok(ExitCode::SUCCESS)

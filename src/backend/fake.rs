@@ -102,6 +102,7 @@ impl Script {
     pub fn not_installed(model: &str) -> Script {
         Script::error(BackendError::NotInstalled {
             model: model.to_string(),
+            kind: crate::backend::BackendKind::Ollama,
         })
     }
 

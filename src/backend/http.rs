@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::{BackendError, ChatRequest, Chunk, ChunkStream, TimeoutKind};
+use super::{BackendError, BackendKind, ChatRequest, Chunk, ChunkStream, TimeoutKind};
 use crate::config::ModelConfig;
 
 /// Why a backend could not be built from its configuration.
@@ -49,6 +49,7 @@ pub(crate) struct ChatEndpoint {
     client: reqwest::Client,
     url: Url,
     connect: Duration,
+    kind: BackendKind,
 }
 
 impl ChatEndpoint {
@@ -67,6 +68,7 @@ impl ChatEndpoint {
             client,
             url,
             connect,
+            kind: model.backend,
         })
     }
 
@@ -88,6 +90,7 @@ impl ChatEndpoint {
             sending: Box::pin(sending),
             url: self.url.clone(),
             model: model.to_string(),
+            kind: self.kind,
             connect: self.connect,
             protocol,
         })
@@ -250,13 +253,22 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// 404 naming a missing model is [`BackendError::NotInstalled`]; 429 and 503 (Ollama's
 /// "server busy", llama.cpp's "Loading model") are [`BackendError::Busy`]; other 4xx are
 /// [`BackendError::BadRequest`]; everything else is [`BackendError::Status`].
-pub(crate) async fn status_error(response: reqwest::Response, model: &str) -> BackendError {
+pub(crate) async fn status_error(
+    response: reqwest::Response,
+    model: &str,
+    kind: BackendKind,
+) -> BackendError {
     let status = response.status().as_u16();
     let body = read_bounded(response, MAX_ERROR_BODY).await;
-    classify_status(status, &body, model)
+    classify_status(status, &body, model, kind)
 }
 
-pub(crate) fn classify_status(status: u16, body: &[u8], model: &str) -> BackendError {
+pub(crate) fn classify_status(
+    status: u16,
+    body: &[u8],
+    model: &str,
+    kind: BackendKind,
+) -> BackendError {
     let message = error_message(body);
     let lower = message.to_ascii_lowercase();
     let names_missing_model = lower.contains("model")
@@ -264,6 +276,7 @@ pub(crate) fn classify_status(status: u16, body: &[u8], model: &str) -> BackendE
     match status {
         404 if names_missing_model => BackendError::NotInstalled {
             model: model.to_string(),
+            kind,
         },
         429 | 503 => BackendError::Busy { message },
         400..=499 => BackendError::BadRequest { status, message },
@@ -342,6 +355,7 @@ struct Exchange<P> {
     sending: Sending,
     url: Url,
     model: String,
+    kind: BackendKind,
     connect: Duration,
     protocol: P,
 }
@@ -364,6 +378,7 @@ fn drive<P: Protocol>(exchange: Exchange<P>) -> ChunkStream {
                         sending,
                         url,
                         model,
+                        kind,
                         connect,
                         protocol,
                     } = exchange;
@@ -377,7 +392,7 @@ fn drive<P: Protocol>(exchange: Exchange<P>) -> ChunkStream {
                     };
                     if !response.status().is_success() {
                         let status = response.status().as_u16();
-                        let error = status_error(response, &model).await;
+                        let error = status_error(response, &model, kind).await;
                         tracing::debug!(%url, status, %error, "error status");
                         return Some((Err(error), Phase::Over));
                     }

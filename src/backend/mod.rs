@@ -149,13 +149,10 @@ pub enum BackendError {
     /// The model is not installed on the server (a 404 naming the model, from either
     /// protocol).
     ///
-    /// Limitation: the text, and the engine's `AttemptError::NotInstalled` built from it,
-    /// name `ollama pull` also for an OpenAI-compatible server, where the fix is to load the
-    /// model in that server or correct `server_model`. Carrying the fix text (or the backend
-    /// kind) in both variants would let them name the right one; the health check already
-    /// does.
-    #[error("model '{model}' is not installed; run `ollama pull {model}`")]
-    NotInstalled { model: String },
+    /// The fix named depends on the kind of server: `ollama pull` for Ollama; for an
+    /// OpenAI-compatible server, loading the model there or correcting `server_model`.
+    #[error("model '{model}' is not installed; {}", not_installed_fix(*kind, model))]
+    NotInstalled { model: String, kind: BackendKind },
     /// The server sent an error in the middle of the stream.
     #[error("server error mid-stream: {message}")]
     StreamError { message: String },
@@ -205,6 +202,17 @@ impl BackendError {
                 | BackendError::Busy { .. }
                 | BackendError::NotInstalled { .. }
         )
+    }
+}
+
+/// What to do about a model its server does not have, by the kind of server.
+pub fn not_installed_fix(kind: BackendKind, model: &str) -> String {
+    match kind {
+        BackendKind::Ollama => format!("run `ollama pull {model}`"),
+        BackendKind::OpenAi => format!(
+            "load '{model}' in that server, or set `server_model` to a name it serves \
+             (GET /v1/models lists them)"
+        ),
     }
 }
 

@@ -85,8 +85,11 @@ pub enum AttemptError {
     #[error("bulkhead full ({in_flight} in flight, {queued} queued)")]
     BulkheadFull { in_flight: usize, queued: usize },
     /// Known not installed on its server.
-    #[error("not installed; run `ollama pull {model}`")]
-    NotInstalled { model: String },
+    #[error("not installed; {}", crate::backend::not_installed_fix(*kind, model))]
+    NotInstalled {
+        model: String,
+        kind: crate::backend::BackendKind,
+    },
     /// The backend failed, or a limit ran out.
     #[error("{0}")]
     Backend(BackendError),

@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use signalbox::backend::{
-    Backend, BackendError, ChatRequest, Chunk, FinalStats, Message, OllamaBackend, TimeoutKind,
-    for_model,
+    Backend, BackendError, BackendKind, ChatRequest, Chunk, FinalStats, Message, OllamaBackend,
+    TimeoutKind, for_model,
 };
 use signalbox::config::ModelConfig;
 use url::Url;
@@ -258,7 +258,8 @@ async fn status_404_model_not_found_is_not_installed_naming_the_model() {
     assert_eq!(
         items,
         vec![Err(BackendError::NotInstalled {
-            model: "gemma3:1b".into()
+            model: "gemma3:1b".into(),
+            kind: BackendKind::Ollama,
         })]
     );
     let error = items[0].clone().unwrap_err();

@@ -245,8 +245,14 @@ async fn error_bodies_map_to_typed_errors_with_the_servers_message() {
     assert_eq!(
         items,
         vec![Err(BackendError::NotInstalled {
-            model: "gemma-270m".into()
+            model: "gemma-270m".into(),
+            kind: BackendKind::OpenAi,
         })]
+    );
+    let error = items[0].clone().unwrap_err().to_string();
+    assert!(
+        error.contains("set `server_model`") && !error.contains("ollama pull"),
+        "an OpenAI-compatible server's fix is not `ollama pull`: {error}"
     );
 
     let items = status_of(

@@ -118,7 +118,10 @@ async fn busy_and_not_installed_on_the_wire_fall_back_without_breaker_failures()
     let answer = engine.submit(ask_fast()).answer().await.unwrap();
     assert_eq!(
         answer.fallbacks[0].1,
-        AttemptError::NotInstalled { model: FAST.into() }
+        AttemptError::NotInstalled {
+            model: FAST.into(),
+            kind: signalbox::backend::BackendKind::Ollama,
+        }
     );
     let counters = engine.snapshot().model(FAST).unwrap().counters;
     assert_eq!(

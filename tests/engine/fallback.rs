@@ -125,7 +125,10 @@ async fn a_404_marks_the_model_not_installed_until_a_health_check_finds_it() {
     let answer = engine.submit(to("a", true)).answer().await.unwrap();
     assert_eq!(
         answer.fallbacks[0].1,
-        AttemptError::NotInstalled { model: "a".into() }
+        AttemptError::NotInstalled {
+            model: "a".into(),
+            kind: signalbox::backend::BackendKind::Ollama,
+        }
     );
     let answer = engine.submit(to("a", true)).answer().await.unwrap();
     assert_eq!(&*answer.model, "b");

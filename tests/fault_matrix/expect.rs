@@ -52,6 +52,7 @@ const RUNNER_STOPPED: &str = "HTTP 500: model runner has unexpectedly stopped, t
 resource limitations or an internal error, check ollama server logs for details";
 const BUSY: &str = "server busy: server busy, please try again.  maximum pending requests exceeded";
 const NOT_INSTALLED: &str = "not installed; run `ollama pull {model}`";
+const NOT_SERVED: &str = "not installed; load '{model}' in that server, or set `server_model` to a name it serves (GET /v1/models lists them)";
 const MID_STREAM: &str =
     "server error mid-stream: an error was encountered while running the model: unexpected EOF";
 const CUT_SHORT: &str = "stream ended before the answer was complete";
@@ -98,7 +99,7 @@ pub const MATRIX: &[Expect] = &[
     row("busy", Ollama, "Busy", BUSY, false, AtOnce, false),
     row("busy", OpenAi, "Busy", BUSY, false, AtOnce, false),
     row("not_installed", Ollama, "NotInstalled", NOT_INSTALLED, false, AtOnce, false),
-    row("not_installed", OpenAi, "NotInstalled", NOT_INSTALLED, false, AtOnce, false),
+    row("not_installed", OpenAi, "NotInstalled", NOT_SERVED, false, AtOnce, false),
     row("error_mid_stream", Ollama, "StreamError", MID_STREAM, true, AtOnce, false),
     // Ollama's /v1 layer has no way to report an error mid-stream: it just stops.
     row("error_mid_stream", OpenAi, "CutShort", CUT_SHORT, true, AtOnce, false),

@@ -94,10 +94,10 @@ impl<'a> Attempt<'a> {
                     fall_back: false,
                 }
             }
-            BackendError::NotInstalled { ref model } => {
+            BackendError::NotInstalled { ref model, kind } => {
                 let model = model.clone();
                 self.end(End::NotInstalled(error));
-                AttemptError::NotInstalled { model }.into()
+                AttemptError::NotInstalled { model, kind }.into()
             }
             BackendError::Busy { .. } => {
                 self.end(End::Busy(error.clone()));

@@ -121,7 +121,8 @@ fn admit<'a>(inner: &'a Inner, slot: &'a ModelSlot, id: RequestId) -> Result<Att
     };
     if not_installed {
         let model = slot.config.server_model().to_string();
-        return Err(AttemptError::NotInstalled { model }.into());
+        let kind = slot.config.backend;
+        return Err(AttemptError::NotInstalled { model, kind }.into());
     }
     match slot.breaker.try_acquire() {
         Ok(permit) => Ok(Attempt::new(inner, slot, id, permit)),
