@@ -6,6 +6,7 @@
 //! engine and watch it through the [`events`] bus.
 
 pub mod backend;
+pub mod bench;
 pub mod config;
 pub mod emulator;
 pub mod engine;

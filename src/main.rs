@@ -1,3 +1,5 @@
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 /// signalbox: a terminal dashboard and router for local language models.
@@ -12,16 +14,21 @@ struct Cli {
 enum Command {
     /// Run an Ollama-compatible emulator with scripted latency and faults.
     Emulate(signalbox::emulator::cli::EmulateArgs),
+    /// Measure signalbox's own cost under load: routed versus direct.
+    Bench(Box<signalbox::bench::cli::BenchArgs>),
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Emulate(args)) => signalbox::emulator::cli::run_cli(args).await,
+        Some(Command::Emulate(args)) => signalbox::emulator::cli::run_cli(args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Some(Command::Bench(args)) => signalbox::bench::cli::run_cli(*args).await,
         None => {
             println!("signalbox: the dashboard is being built; try `signalbox emulate --help`");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
