@@ -196,7 +196,7 @@ mod tests {
             assert_eq!(json[path]["ok"], 200, "{json:#}");
             assert_eq!(json[path]["errors"], serde_json::json!({}));
             assert!(json[path]["throughput_per_s"].as_f64().unwrap() > 0.0);
-            for figure in ["latency", "ttft"] {
+            for figure in ["latency", "service", "ttft"] {
                 let q = &json[path][figure];
                 assert_eq!(q["count"], 200, "{path} {figure}: {q}");
                 let (p50, p99) = (q["p50_us"].as_f64().unwrap(), q["p99_us"].as_f64().unwrap());

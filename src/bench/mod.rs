@@ -159,7 +159,10 @@ fn method(plan: &Plan, direct: bool) -> String {
     match plan.mode {
         Mode::Open { .. } => text.push_str(
             "Open loop: each latency runs from the request's scheduled arrival, so time spent \
-             queueing behind slow answers is counted (no coordinated omission).",
+             queueing behind slow answers is counted (no coordinated omission); it includes \
+             the load generator's own lateness (tokio's timer wakes up to 1 ms late, more on \
+             a busy machine), alike on both paths. Service time runs from the actual send and \
+             leaves that lateness out.",
         ),
         Mode::Closed { .. } => text.push_str(
             "Closed loop: each sender sends its next request when the last one ends; latency \
@@ -175,10 +178,10 @@ fn method(plan: &Plan, direct: bool) -> String {
 
 /// The report of a measured run.
 pub fn report(plan: &Plan, setup: &Setup, measured: &Measured) -> Report {
-    let overhead = measured
-        .direct
-        .as_ref()
-        .and_then(|d| Overhead::between(&measured.routed.latency, &d.latency));
+    let direct = measured.direct.as_ref();
+    let overhead = direct.and_then(|d| Overhead::between(&measured.routed.latency, &d.latency));
+    let service_overhead =
+        direct.and_then(|d| Overhead::between(&measured.routed.service, &d.service));
     Report {
         target: setup.target.clone(),
         paths: setup.paths.clone(),
@@ -191,6 +194,7 @@ pub fn report(plan: &Plan, setup: &Setup, measured: &Measured) -> Report {
         routed: PathReport::from(&measured.routed),
         direct: measured.direct.as_ref().map(PathReport::from),
         overhead,
+        service_overhead,
         rss_kib: measured.rss,
         method: method(plan, measured.direct.is_some()),
     }

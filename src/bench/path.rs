@@ -33,16 +33,21 @@ pub enum Path {
 
 impl Path {
     /// Send one request and read its answer to the end, within `timeout`. Latency and
-    /// time to first token run from `start`: the send, or the due time of an open-loop
-    /// arrival.
-    pub async fn send(&self, start: Instant, timeout: Duration) -> Outcome {
+    /// time to first token run from `due`: the send, or the due time of an open-loop
+    /// arrival; service time runs from the send itself.
+    pub async fn send(&self, due: Instant, timeout: Duration) -> Outcome {
+        let sent = Instant::now();
         match tokio::time::timeout(timeout, self.answer()).await {
             Err(_) => Outcome::Error("timeout".into()),
             Ok(Err(kind)) => Outcome::Error(kind),
-            Ok(Ok(first_token)) => Outcome::Ok {
-                latency: start.elapsed(),
-                ttft: first_token.map(|t| t.saturating_duration_since(start)),
-            },
+            Ok(Ok(first_token)) => {
+                let done = Instant::now();
+                Outcome::Ok {
+                    latency: done.saturating_duration_since(due),
+                    service: done.saturating_duration_since(sent),
+                    ttft: first_token.map(|t| t.saturating_duration_since(due)),
+                }
+            }
         }
     }
 

@@ -26,8 +26,10 @@ pub struct Report {
     pub elapsed_s: f64,
     pub routed: PathReport,
     pub direct: Option<PathReport>,
-    /// Routed minus direct, percentile by percentile.
+    /// Routed minus direct latency, percentile by percentile.
     pub overhead: Option<Overhead>,
+    /// Routed minus direct service time (from the send itself), percentile by percentile.
+    pub service_overhead: Option<Overhead>,
     pub rss_kib: Rss,
     /// How the figures were measured.
     pub method: String,
@@ -73,6 +75,7 @@ pub struct PathReport {
     /// Requests finished per second of the path's own blocks.
     pub throughput_per_s: f64,
     pub latency: Option<Quantiles>,
+    pub service: Option<Quantiles>,
     pub ttft: Option<Quantiles>,
 }
 
@@ -84,6 +87,7 @@ impl From<&PathStats> for PathReport {
             errors: stats.errors.clone(),
             throughput_per_s: stats.throughput(),
             latency: Quantiles::of(&stats.latency),
+            service: Quantiles::of(&stats.service),
             ttft: Quantiles::of(&stats.ttft),
         }
     }
@@ -162,15 +166,11 @@ impl Report {
         let quantile_rows = |out: &mut String,
                              label: &str,
                              pick: fn(&PathReport) -> Option<Quantiles>,
-                             overhead: bool| {
+                             overhead: Option<Overhead>| {
             let rq = pick(&self.routed);
             let dq = direct.and_then(pick);
             let at = |q: Option<Quantiles>, f: fn(&Quantiles) -> f64| q.map(|q| fmt_us(f(&q)));
-            let over = |f: fn(&Overhead) -> f64| {
-                self.overhead
-                    .filter(|_| overhead)
-                    .map(|o| fmt_signed_us(f(&o)))
-            };
+            let over = |f: fn(&Overhead) -> f64| overhead.map(|o| fmt_signed_us(f(&o)));
             row(
                 out,
                 &format!("{label} p50"),
@@ -200,8 +200,11 @@ impl Report {
                 None,
             );
         };
-        quantile_rows(&mut out, "latency", |p| p.latency, true);
-        quantile_rows(&mut out, "ttft", |p| p.ttft, false);
+        quantile_rows(&mut out, "latency", |p| p.latency, self.overhead);
+        if matches!(self.mode, ModeReport::Open { .. }) {
+            quantile_rows(&mut out, "service", |p| p.service, self.service_overhead);
+        }
+        quantile_rows(&mut out, "ttft", |p| p.ttft, None);
 
         let _ = writeln!(out);
         for (name, path) in [("routed", Some(&self.routed)), ("direct", direct)] {

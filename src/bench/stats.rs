@@ -30,6 +30,9 @@ pub fn record(h: &mut Histogram<u64>, d: Duration) {
 pub struct PathStats {
     /// From the send (or, open-loop, the scheduled send) to the answer's end.
     pub latency: Histogram<u64>,
+    /// From the send itself to the answer's end: latency less any wait before sending
+    /// (the load generator's own timer lateness, or a wait for an in-flight slot).
+    pub service: Histogram<u64>,
     /// From the send (or scheduled send) to the first token.
     pub ttft: Histogram<u64>,
     pub ok: u64,
@@ -42,6 +45,7 @@ impl Default for PathStats {
     fn default() -> Self {
         PathStats {
             latency: latency_histogram(),
+            service: latency_histogram(),
             ttft: latency_histogram(),
             ok: 0,
             errors: BTreeMap::new(),
@@ -53,9 +57,11 @@ impl Default for PathStats {
 /// How one request ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// Answered: total latency and, if any text came, time to the first token.
+    /// Answered: total latency, service time and, if any text came, time to the first
+    /// token.
     Ok {
         latency: Duration,
+        service: Duration,
         ttft: Option<Duration>,
     },
     /// Failed, by kind (`timeout`, `http_503`, `circuit_open`, ...).
@@ -65,9 +71,14 @@ pub enum Outcome {
 impl PathStats {
     pub fn add(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Ok { latency, ttft } => {
+            Outcome::Ok {
+                latency,
+                service,
+                ttft,
+            } => {
                 self.ok += 1;
                 record(&mut self.latency, latency);
+                record(&mut self.service, service);
                 if let Some(ttft) = ttft {
                     record(&mut self.ttft, ttft);
                 }
@@ -79,6 +90,7 @@ impl PathStats {
     pub fn merge(&mut self, other: &PathStats) {
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
         let _ = self.ttft.add(&other.ttft);
         self.ok += other.ok;
         for (kind, n) in &other.errors {
@@ -197,6 +209,7 @@ mod tests {
         let mut a = PathStats::default();
         a.add(Outcome::Ok {
             latency: Duration::from_micros(10),
+            service: Duration::from_micros(8),
             ttft: Some(Duration::from_micros(5)),
         });
         a.add(Outcome::Error("timeout".into()));
