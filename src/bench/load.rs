@@ -36,58 +36,59 @@ pub struct Block<'a> {
     pub deadline: Instant,
     /// Counts finished requests, for the progress line.
     pub progress: &'a Arc<AtomicU64>,
+    /// Where the block's figures go. One per path for the whole run, so that memory
+    /// stays flat however many blocks and requests there are.
+    pub stats: &'a Arc<Mutex<PathStats>>,
 }
 
 impl Block<'_> {
-    /// Run the block to its end; its figures, `busy` set to how long it took.
-    pub async fn run(&self) -> PathStats {
+    /// Run the block to its end, adding its figures and the time it took to `stats`.
+    pub async fn run(&self) {
         let started = Instant::now();
-        let mut stats = match self.mode {
+        match self.mode {
             Mode::Closed { concurrency } => self.closed(concurrency).await,
             Mode::Open {
                 rate,
                 max_in_flight,
             } => self.open(rate, max_in_flight).await,
-        };
-        stats.busy = started.elapsed();
-        stats
+        }
+        lock(self.stats).busy += started.elapsed();
     }
 
-    async fn closed(&self, concurrency: usize) -> PathStats {
+    async fn closed(&self, concurrency: usize) {
         let claimed = Arc::new(AtomicU64::new(0));
         let senders = (concurrency as u64).clamp(1, self.requests.max(1));
         let mut tasks = Vec::new();
         for _ in 0..senders {
-            let (path, claimed, progress) =
-                (self.path.clone(), claimed.clone(), self.progress.clone());
+            let (path, claimed, progress, stats) = (
+                self.path.clone(),
+                claimed.clone(),
+                self.progress.clone(),
+                self.stats.clone(),
+            );
             let (requests, timeout, deadline) = (self.requests, self.timeout, self.deadline);
             tasks.push(tokio::spawn(async move {
-                let mut stats = PathStats::default();
                 while claimed.fetch_add(1, Ordering::Relaxed) < requests {
                     let start = Instant::now();
                     if start >= deadline {
                         break;
                     }
-                    stats.add(path.send(start, timeout).await);
+                    let outcome = path.send(start, timeout).await;
+                    lock(&stats).add(outcome);
                     progress.fetch_add(1, Ordering::Relaxed);
                 }
-                stats
             }));
         }
-        let mut total = PathStats::default();
         for task in tasks {
             // A sender cannot panic short of a bug; its figures are then simply missing.
-            if let Ok(stats) = task.await {
-                total.merge(&stats);
-            }
+            let _ = task.await;
         }
-        total
     }
 
-    async fn open(&self, rate: f64, max_in_flight: usize) -> PathStats {
+    async fn open(&self, rate: f64, max_in_flight: usize) {
         let slots = max_in_flight.clamp(1, MAX_IN_FLIGHT);
         let in_flight = Arc::new(Semaphore::new(slots));
-        let stats = Arc::new(Mutex::new(PathStats::default()));
+        let stats = self.stats;
         let mut schedule = Schedule::new(Instant::now(), rate);
         for _ in 0..self.requests {
             let due = schedule.tick().await;
@@ -109,7 +110,6 @@ impl Block<'_> {
         }
         // Every slot back: every request of the block has ended.
         let _all = in_flight.acquire_many(slots as u32).await;
-        lock(&stats).clone()
     }
 }
 

@@ -25,8 +25,8 @@ pub use schedule::Schedule;
 pub use setup::{Setup, SetupOptions, TargetKind};
 pub use stats::{Outcome, Overhead, PathStats, Quantiles, latency_histogram, record};
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -88,23 +88,26 @@ fn block_size(requests: u64, blocks: u32, i: u32) -> u64 {
 pub async fn measure(plan: &Plan, setup: &Setup, progress: &Arc<AtomicU64>) -> Measured {
     let started = Instant::now();
     let deadline = started + plan.duration;
-    let block = |path, requests| Block {
+    let block = |path, requests, stats| Block {
         path,
         mode: plan.mode,
         requests,
         timeout: plan.timeout,
         deadline,
         progress,
+        stats,
     };
+    let new_stats = || Arc::new(Mutex::new(PathStats::default()));
 
     // Warm-up, not counted.
-    block(&setup.routed, plan.warmup).run().await;
+    let warmup = new_stats();
+    block(&setup.routed, plan.warmup, &warmup).run().await;
     if let Some(direct) = &setup.direct {
-        block(direct, plan.warmup).run().await;
+        block(direct, plan.warmup, &warmup).run().await;
     }
 
-    let mut routed = PathStats::default();
-    let mut direct = setup.direct.as_ref().map(|_| PathStats::default());
+    let routed = new_stats();
+    let direct = new_stats();
     let mut rss = Rss {
         start: memory::rss_kib(),
         ..Rss::default()
@@ -116,10 +119,10 @@ pub async fn measure(plan: &Plan, setup: &Setup, progress: &Arc<AtomicU64>) -> M
         }
         let n = block_size(plan.requests, blocks, i);
         for side in order(i) {
-            match (side, &setup.direct, direct.as_mut()) {
-                (Side::Routed, _, _) => routed.merge(&block(&setup.routed, n).run().await),
-                (Side::Direct, Some(path), Some(stats)) => stats.merge(&block(path, n).run().await),
-                (Side::Direct, _, _) => {}
+            match (side, &setup.direct) {
+                (Side::Routed, _) => block(&setup.routed, n, &routed).run().await,
+                (Side::Direct, Some(path)) => block(path, n, &direct).run().await,
+                (Side::Direct, None) => {}
             }
         }
         if i + 1 == blocks.div_ceil(2) {
@@ -127,6 +130,9 @@ pub async fn measure(plan: &Plan, setup: &Setup, progress: &Arc<AtomicU64>) -> M
         }
     }
     rss.end = memory::rss_kib();
+    let take = |stats: &Mutex<PathStats>| std::mem::take(&mut *lock(stats));
+    let routed = take(&routed);
+    let direct = setup.direct.as_ref().map(|_| take(&direct));
     let capped = routed.requests() < plan.requests
         || direct
             .as_ref()
@@ -138,6 +144,11 @@ pub async fn measure(plan: &Plan, setup: &Setup, progress: &Arc<AtomicU64>) -> M
         capped: capped && Instant::now() >= deadline,
         elapsed: started.elapsed(),
     }
+}
+
+fn lock(stats: &Mutex<PathStats>) -> MutexGuard<'_, PathStats> {
+    // Figures only: a panic elsewhere cannot leave them unusable.
+    stats.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The method, in words, for the report's footnote.
