@@ -5,9 +5,12 @@
 //! [`tui`] dashboard, the [`proxy`] HTTP API and the measuring tools all drive the same
 //! engine and watch it through the [`events`] bus.
 
+pub mod app;
+pub mod ask;
 pub mod backend;
 pub mod bench;
 pub mod config;
+pub mod demo;
 pub mod emulator;
 pub mod engine;
 pub mod events;

@@ -25,7 +25,7 @@ pub struct BenchArgs {
 
     /// Closed loop: this many requests in flight, each sender sending again when its
     /// answer ends.
-    #[arg(short = 'c', long, default_value_t = 16, conflicts_with = "rate")]
+    #[arg(long, default_value_t = 16, conflicts_with = "rate")]
     pub concurrency: usize,
 
     /// Open loop: arrivals at this many requests per second; latency runs from each
@@ -38,9 +38,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1024)]
     pub max_in_flight: usize,
 
-    /// `engine` (in-process engine over emulator models), `fake` (engine over in-memory
-    /// backends, no HTTP), or the URL of an Ollama-compatible server such as
-    /// `signalbox serve`.
+    /// `engine` (in-process engine over emulator models), `serve` (the HTTP proxy over
+    /// that engine, in-process), `fake` (engine over in-memory backends, no HTTP), or the
+    /// URL of an Ollama-compatible server such as `signalbox serve`.
     #[arg(short = 't', long, default_value = "engine")]
     pub target: TargetKind,
 
@@ -183,7 +183,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_tiny_engine_run_answers_every_request_and_reports_every_field() {
-        let args = args("-n 200 -c 4 --warmup 10 --blocks 2 --timeout 10s --duration 60s --json");
+        let args = args(
+            "-n 200 --concurrency 4 --warmup 10 --blocks 2 --timeout 10s --duration 60s --json",
+        );
         let report = tokio::time::timeout(Duration::from_secs(60), run(&args))
             .await
             .expect("a 400-request run ends well within a minute")
@@ -218,6 +220,24 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tiny_serve_run_goes_through_the_proxy_and_straight_to_the_emulator() {
+        let args = args("-t serve -n 100 --concurrency 4 --warmup 10 --blocks 2 --duration 60s");
+        let report = tokio::time::timeout(Duration::from_secs(60), run(&args))
+            .await
+            .expect("a 200-request run ends well within a minute")
+            .unwrap();
+        assert_eq!(report.target, "serve");
+        let direct = report.direct.as_ref().unwrap();
+        assert_eq!(
+            (report.routed.ok, direct.ok),
+            (100, 100),
+            "{}",
+            report.table()
+        );
+        assert!(report.overhead.is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_open_loop_run_on_fakes_sends_every_arrival() {
         let args = args("-t fake -n 200 --rate 2000 --warmup 0 --blocks 2 --duration 60s");
         let report = run(&args).await.unwrap();
@@ -242,8 +262,8 @@ mod tests {
     fn bad_loads_are_refused_with_what_to_give() {
         let error = args("--rate 0").plan().unwrap_err().to_string();
         assert!(error.contains("--rate must be"), "{error}");
-        assert!(args("-c 0").plan().is_err());
-        assert!(Cli::try_parse_from(["bench", "-c", "4", "--rate", "10"]).is_err());
+        assert!(args("--concurrency 0").plan().is_err());
+        assert!(Cli::try_parse_from(["bench", "--concurrency", "4", "--rate", "10"]).is_err());
         let target = Cli::try_parse_from(["bench", "--target", "nowhere"]);
         assert!(target.is_err());
     }

@@ -8,15 +8,18 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::http::{ChatClient, chat_body};
 use super::path::Path;
 use crate::backend::fake::FakeBackend;
 use crate::backend::{Backend, ChatRequest, Message};
-use crate::config::Config;
+use crate::config::{Config, ProxyConfig};
 use crate::emulator::{self, EmulatorConfig, EmulatorHandle};
 use crate::engine::{Engine, Origin, Request};
+use crate::proxy;
 
 /// What to measure.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +30,10 @@ pub enum TargetKind {
     /// The engine in-process over in-memory fake backends that answer at once; direct: the
     /// fake backends called without the engine. No HTTP at all: the engine's own work.
     Fake,
+    /// The HTTP proxy (`signalbox serve`) in-process, over the engine over zero-latency
+    /// emulator models, measured with the lean HTTP client; direct: the same client
+    /// straight to the emulator.
+    Serve,
     /// An Ollama-compatible server (such as `signalbox serve`) at this URL, over HTTP;
     /// direct: `--direct URL`, if given.
     Url(Url),
@@ -39,9 +46,11 @@ impl FromStr for TargetKind {
         match s {
             "engine" => Ok(TargetKind::Engine),
             "fake" => Ok(TargetKind::Fake),
+            "serve" => Ok(TargetKind::Serve),
             _ => Url::parse(s).map(TargetKind::Url).map_err(|_| {
                 format!(
-                    "'{s}' is not a target: give engine, fake, or a URL like http://127.0.0.1:11435"
+                    "'{s}' is not a target: give engine, serve, fake, or a URL like \
+                     http://127.0.0.1:11435"
                 )
             }),
         }
@@ -53,6 +62,7 @@ impl fmt::Display for TargetKind {
         match self {
             TargetKind::Engine => f.write_str("engine"),
             TargetKind::Fake => f.write_str("fake"),
+            TargetKind::Serve => f.write_str("serve"),
             TargetKind::Url(url) => write!(f, "{url}"),
         }
     }
@@ -85,6 +95,8 @@ pub struct Setup {
     pub(super) routed: Arc<Path>,
     pub(super) direct: Option<Arc<Path>>,
     emulator: Option<EmulatorHandle>,
+    /// The in-process proxy: how to stop it, and its task.
+    proxy: Option<(CancellationToken, JoinHandle<anyhow::Result<()>>)>,
 }
 
 impl Setup {
@@ -92,12 +104,19 @@ impl Setup {
         match &options.target {
             TargetKind::Engine => engine_over_emulator(options).await,
             TargetKind::Fake => engine_over_fakes(options),
+            TargetKind::Serve => proxy_over_emulator(options).await,
             TargetKind::Url(url) => over_http(options, url).await,
         }
     }
 
     /// Stop the in-process servers.
     pub async fn shutdown(self) {
+        if let Some((stop, task)) = self.proxy {
+            stop.cancel();
+            if let Ok(Err(error)) = task.await {
+                tracing::warn!(%error, "the bench's proxy stopped with an error");
+            }
+        }
         if let Some(emulator) = self.emulator {
             emulator.shutdown().await;
         }
@@ -180,6 +199,53 @@ async fn engine_over_emulator(options: &SetupOptions) -> anyhow::Result<Setup> {
         }),
         direct: Some(Arc::new(direct_path(&config, backends, &options.prompt))),
         emulator: Some(emulator),
+        proxy: None,
+    })
+}
+
+async fn proxy_over_emulator(options: &SetupOptions) -> anyhow::Result<Setup> {
+    let names = model_names(options.models);
+    let emulator = emulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        EmulatorConfig::zero(names.clone()),
+    )
+    .await
+    .context("starting the emulator on 127.0.0.1")?;
+    let config = engine_config(emulator.url(), &names, options)?;
+    let engine = Engine::try_new(&config)?;
+    let proxy_config = ProxyConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        ..config.proxy.clone()
+    };
+    let server = proxy::Server::bind(engine, proxy_config).await?;
+    let proxy_url = Url::parse(&format!("http://{}/", server.local_addr()))?;
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(server.run(stop.clone().cancelled_owned()));
+    let bodies = names
+        .iter()
+        .map(|n| chat_body(n, &options.prompt))
+        .collect();
+    Ok(Setup {
+        target: "serve".into(),
+        paths: format!(
+            "routed: POST /api/chat to the proxy (model {}) over the engine over {} \
+             zero-latency emulator models; direct: POST /api/chat to the emulator; the same \
+             lean HTTP client on both",
+            proxy::ROUTED_MODEL,
+            names.len()
+        ),
+        routed: Arc::new(Path::Http {
+            client: ChatClient::new(&proxy_url).await?,
+            bodies: vec![chat_body(proxy::ROUTED_MODEL, &options.prompt)],
+            next: AtomicUsize::new(0),
+        }),
+        direct: Some(Arc::new(Path::Http {
+            client: ChatClient::new(&emulator.url()).await?,
+            bodies,
+            next: AtomicUsize::new(0),
+        })),
+        emulator: Some(emulator),
+        proxy: Some((stop, task)),
     })
 }
 
@@ -206,6 +272,7 @@ fn engine_over_fakes(options: &SetupOptions) -> anyhow::Result<Setup> {
         }),
         direct: Some(Arc::new(direct_path(&config, backends, &options.prompt))),
         emulator: None,
+        proxy: None,
     })
 }
 
@@ -240,5 +307,6 @@ async fn over_http(options: &SetupOptions, url: &Url) -> anyhow::Result<Setup> {
         routed: Arc::new(routed),
         direct,
         emulator: None,
+        proxy: None,
     })
 }

@@ -117,9 +117,10 @@ impl Engine {
         Engine { inner }
     }
 
-    /// Submit a request; the reply streams as it is answered. Dropping the reply cancels
-    /// the request, and the cancellation reaches the server. Must be called inside a
-    /// tokio runtime.
+    /// Submit a request; the reply streams as it is answered: `Routed`, tokens (with
+    /// `Retrying` between attempts), then exactly one `Done` or `Failed`. Dropping the reply
+    /// cancels the request at once, even mid-wait, and the cancellation reaches the server;
+    /// a cancel never counts against the model. Must be called inside a tokio runtime.
     pub fn submit(&self, request: Request) -> Reply {
         let submitted = Instant::now();
         let id = RequestId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
@@ -166,20 +167,12 @@ impl Engine {
     /// Route with another strategy from the next request on.
     pub fn set_strategy(&self, kind: StrategyKind) {
         let strategy = routing::build(kind, &self.inner.routing);
-        let name = strategy.name();
-        *self.inner.strategy() = strategy;
-        self.inner
-            .bus
-            .publish(Event::StrategyChanged { strategy: name });
+        self.inner.replace_strategy(strategy);
     }
 
     /// Route with a strategy built elsewhere (a simulator's, or one under test).
     pub fn set_custom_strategy(&self, strategy: Box<dyn Strategy>) {
-        let name = strategy.name();
-        *self.inner.strategy() = strategy;
-        self.inner
-            .bus
-            .publish(Event::StrategyChanged { strategy: name });
+        self.inner.replace_strategy(strategy);
     }
 
     pub fn model_names(&self) -> Vec<ModelName> {
@@ -236,6 +229,13 @@ impl Inner {
         let seq = self.routed.fetch_add(1, Ordering::Relaxed);
         let candidates = strategy.order(&views, RoutingContext { seq, now });
         (candidates, strategy.name(), seq)
+    }
+
+    fn replace_strategy(&self, strategy: Box<dyn Strategy>) {
+        let name = strategy.name();
+        *self.strategy() = strategy;
+        self.bus.publish(Event::StrategyChanged { strategy: name });
+        self.publish_snapshot();
     }
 
     fn snapshot(&self) -> EngineSnapshot {

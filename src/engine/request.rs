@@ -116,6 +116,7 @@ async fn try_in_order(
                     break;
                 };
                 slot.state().metrics.counters.fallbacks_from += 1;
+                tracing::info!(id = id.0, from = &*slot.name, to = &*next, %error, "fallback");
                 inner.bus.publish(Event::Fallback {
                     id,
                     from: slot.name.clone(),
@@ -130,5 +131,6 @@ async fn try_in_order(
             }
         }
     }
+    tracing::warn!(id = id.0, attempts = failed.len(), "every candidate failed");
     Err(AllFailed { attempts: failed })
 }

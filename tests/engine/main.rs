@@ -1,5 +1,6 @@
 //! The engine against scripted fake backends, on a paused clock.
 
+mod emulator;
 mod fallback;
 mod overhead;
 mod routing;
@@ -75,4 +76,13 @@ pub fn to(model: &str, fallback: bool) -> Request {
         },
         ..ask()
     }
+}
+
+/// The engine is shared across tasks and threads; replies move between tasks.
+#[test]
+fn engine_and_reply_can_cross_threads() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    fn movable<T: Send + 'static>() {}
+    shareable::<Engine>();
+    movable::<signalbox::engine::Reply>();
 }

@@ -134,11 +134,19 @@ async fn cancel_while_queued_leaves_the_queue() {
     let mut cfg = config(1, limits(60, 60, 120));
     cfg.models[0].bulkhead.max_in_flight = 1;
     let (engine, _) = engine(&cfg, Script::hang());
+    let mut events = engine.subscribe();
     let holder = engine.submit(to("a", false));
     tokio::time::sleep(ms(1)).await;
     let waiter = engine.submit(to("a", false));
     tokio::time::sleep(ms(1)).await;
     assert_eq!(engine.load("a").unwrap(), (1, 1));
+    let queued = loop {
+        if let signalbox::events::Event::Queued { id, position, .. } = events.recv().await.unwrap()
+        {
+            break (id, position);
+        }
+    };
+    assert_eq!(queued, (waiter.id(), 1));
     drop(waiter);
     tokio::time::sleep(ms(1)).await;
     assert_eq!(engine.load("a").unwrap(), (1, 0));
