@@ -121,8 +121,25 @@ fn histogram(c: &mut Criterion) {
             h.saturating_record(black_box(1000 + i % 5000))
         })
     });
-    c.bench_function("metrics recent_for_routing (256 samples)", |b| {
+    c.bench_function("metrics recent_for_routing, cached", |b| {
         b.iter(|| black_box(metrics.recent_for_routing(now)))
+    });
+    // What a refresh costs: one sample in, the exact figures over 256 rebuilt. The samples
+    // vary, as real latencies do (a window of equal ones would flatter a sort).
+    c.bench_function("metrics record + rebuild over 256 samples", |b| {
+        b.iter(|| {
+            i = i
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let total = Duration::from_micros(1000 + (i >> 33) % 5000);
+            let sample = Sample {
+                total,
+                ttft: Some(total / 4),
+                tokens_per_sec: Some(total.as_secs_f64() * 10.0),
+            };
+            metrics.record(now, sample);
+            black_box(metrics.recent(now))
+        })
     });
 }
 
