@@ -137,6 +137,18 @@ pub async fn prepare(
     })
 }
 
+impl Prepared {
+    /// Check every model's server now and then every [`HEALTH_EVERY`], telling the engine
+    /// (and through its bus, the views) what each check found: not installed, cold or
+    /// loaded, unreachable. For long-running commands; `ask` learns from its one answer.
+    pub fn start_health_checks(&self) -> tokio::task::JoinHandle<()> {
+        crate::backend::health::spawn_health_checks(&self.config, self.engine.clone(), HEALTH_EVERY)
+    }
+}
+
+/// How often the long-running commands check each model's server.
+pub const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn merge_overrides(into: &mut Overrides, extra: Overrides) {
     let Overrides {
         strategy,

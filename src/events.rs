@@ -93,6 +93,14 @@ pub enum Event {
         outcome: Outcome,
         timings: AttemptTimings,
     },
+    /// The first model sent no first token by `after` (its recent p95), so the request
+    /// went to `hedge` too; the first to send a token wins, the other is cancelled.
+    Hedged {
+        id: RequestId,
+        primary: ModelName,
+        hedge: ModelName,
+        after: Duration,
+    },
     /// The request moves on to the next candidate.
     Fallback {
         id: RequestId,

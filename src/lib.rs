@@ -15,4 +15,5 @@ pub mod emulator;
 pub mod engine;
 pub mod events;
 pub mod proxy;
+pub mod simulate;
 pub mod tui;

@@ -5,6 +5,9 @@ use clap::{Args, Parser, Subcommand};
 use signalbox::app::{self, AutoDemo, CommonArgs};
 use signalbox::ask::{self, AskOptions};
 use signalbox::config::Overrides;
+use signalbox::proxy::Server;
+use signalbox::tui::{self, TuiOptions};
+use tokio_util::sync::CancellationToken;
 
 /// signalbox: a terminal dashboard and router for local language models.
 ///
@@ -18,6 +21,15 @@ struct Cli {
 
     #[command(flatten)]
     common: CommonArgs,
+
+    /// Dashboard: also serve the Ollama- and OpenAI-compatible API on this address, and
+    /// show its requests live. (`serve` runs the same API headless.)
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+
+    /// With --listen: allow a non-loopback address (a bearer token is then required).
+    #[arg(long, requires = "listen")]
+    allow_remote: bool,
 }
 
 #[derive(Subcommand)]
@@ -28,6 +40,8 @@ enum Command {
     Serve(signalbox::proxy::cli::ServeArgs),
     /// Run an Ollama-compatible emulator with scripted latency and faults.
     Emulate(signalbox::emulator::cli::EmulateArgs),
+    /// Compare routing strategies on a simulated scenario, in virtual time.
+    Simulate(signalbox::simulate::cli::SimulateArgs),
     /// Measure signalbox's own cost under load: routed versus direct.
     Bench(Box<signalbox::bench::cli::BenchArgs>),
 }
@@ -90,6 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Serve(args)) => {
             let prepared = app::prepare(&cli.common, args.overrides(), AutoDemo::Never).await?;
+            let _health = prepared.start_health_checks();
             // Keeps the demo's emulator serving for as long as the proxy runs.
             let _demo = prepared.demo;
             signalbox::proxy::cli::run(&args, prepared.config, prepared.engine).await?;
@@ -99,20 +114,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             signalbox::emulator::cli::run_cli(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Simulate(args)) => signalbox::simulate::cli::run_cli(args).await,
         Some(Command::Bench(args)) => signalbox::bench::cli::run_cli(*args).await,
         None => {
-            let prepared = app::prepare(
-                &cli.common,
-                Overrides::default(),
-                AutoDemo::WhenNothingAnswers,
-            )
-            .await?;
-            if let Some(banner) = &prepared.banner {
-                eprintln!("{banner}");
+            let flags = Overrides {
+                listen: cli.listen.map(|addr| addr.to_string()),
+                allow_remote: cli.allow_remote.then_some(true),
+                ..Overrides::default()
+            };
+            let prepared = app::prepare(&cli.common, flags, AutoDemo::WhenNothingAnswers).await?;
+            let log = &prepared.config.log;
+            let (log_path, _log_guard) = tui::init_logging(log.file.clone(), &log.level)?;
+            let _health = prepared.start_health_checks();
+
+            // Bind the API before the screen takes over, so a busy port is reported plainly.
+            let mut banner = prepared.banner.clone();
+            let api = match cli.listen {
+                Some(_) => {
+                    let server =
+                        Server::bind(prepared.engine.clone(), prepared.config.proxy.clone())
+                            .await?
+                            .log_content(prepared.config.log.log_content);
+                    let line = format!("API at http://{}", server.local_addr());
+                    banner = Some(banner.map_or(line.clone(), |b| format!("{b} {line}")));
+                    let stop = CancellationToken::new();
+                    let stopped = stop.clone();
+                    let task =
+                        tokio::spawn(async move { server.run(stopped.cancelled_owned()).await });
+                    Some((stop, task))
+                }
+                None => None,
+            };
+
+            let options = TuiOptions {
+                log_path: Some(log_path),
+                banner,
+                no_color: false,
+            };
+            // `prepared` (and the demo's emulator in it) lives until the dashboard closes.
+            let result = tui::run(prepared.engine.clone(), options).await;
+            if let Some((stop, task)) = api {
+                stop.cancel();
+                let _ = task.await;
             }
-            eprintln!(
-                "signalbox: the dashboard is not built yet; try `signalbox ask --demo hello`"
-            );
+            result?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -11,9 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use url::Url;
 
-use super::{BackendError, Chunk, ChunkStream, TimeoutKind};
+use super::{BackendError, ChatRequest, Chunk, ChunkStream, TimeoutKind};
+use crate::config::ModelConfig;
 
 /// Why a backend could not be built from its configuration.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -32,8 +35,90 @@ pub enum BuildError {
     )]
     BadApiKey { model: String, var: String },
     /// The base URL cannot carry an API path (for example `mailto:`).
-    #[error("model {model}: base URL {url} cannot be used for HTTP requests")]
+    #[error(
+        "model {model}: base URL {url} cannot be used for HTTP requests; give an http:// or \
+         https:// URL"
+    )]
     BadUrl { model: String, url: String },
+}
+
+/// Where one backend sends its chats: one client, so connections are reused across
+/// requests, the chat URL, and the connect limit that client enforces.
+#[derive(Clone)]
+pub(crate) struct ChatEndpoint {
+    client: reqwest::Client,
+    url: Url,
+    connect: Duration,
+}
+
+impl ChatEndpoint {
+    /// `path` under `root` for a configured model, sending `bearer` (when given) on every
+    /// request.
+    pub(crate) fn new(
+        model: &ModelConfig,
+        root: &Url,
+        path: &str,
+        bearer: Option<HeaderValue>,
+    ) -> Result<Self, BuildError> {
+        let url = endpoint(root, path).ok_or_else(|| bad_url(model))?;
+        let connect = model.timeouts.connect;
+        let client = client(&model.name, &model.base_url, connect, bearer)?;
+        Ok(ChatEndpoint {
+            client,
+            url,
+            connect,
+        })
+    }
+
+    /// Where chat requests go.
+    pub(crate) fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// POST `body` as JSON and read the answer through `protocol`. `model` is the name on
+    /// the server, for the not-installed error.
+    pub(crate) fn post<P: Protocol>(
+        &self,
+        body: &impl Serialize,
+        model: &str,
+        protocol: P,
+    ) -> ChunkStream {
+        let sending = self.client.post(self.url.clone()).json(body).send();
+        drive(Exchange {
+            sending: Box::pin(sending),
+            url: self.url.clone(),
+            model: model.to_string(),
+            connect: self.connect,
+            protocol,
+        })
+    }
+}
+
+/// The error for a model whose base URL cannot carry an API path.
+pub(crate) fn bad_url(model: &ModelConfig) -> BuildError {
+    BuildError::BadUrl {
+        model: model.name.clone(),
+        url: model.base_url.to_string(),
+    }
+}
+
+/// The model a request names, or the configured one when it names none.
+pub(crate) fn model_for<'a>(request: &'a ChatRequest, configured: &'a str) -> &'a str {
+    if request.model.is_empty() {
+        configured
+    } else {
+        &request.model
+    }
+}
+
+/// The configured options with the request's own laid over them: a request's value wins.
+pub(crate) fn merged_options(
+    configured: &Map<String, Value>,
+    request: &ChatRequest,
+) -> Map<String, Value> {
+    let mut options = configured.clone();
+    options.extend(request.options.iter().map(|(k, v)| (k.clone(), v.clone())));
+    options
 }
 
 /// The `Authorization: Bearer` value for a model whose configuration names an API key
@@ -253,12 +338,12 @@ type Sending = Pin<Box<dyn Future<Output = Result<reqwest::Response, reqwest::Er
 type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// Everything the driver needs to know about one request.
-pub(crate) struct Exchange<P> {
-    pub sending: Sending,
-    pub url: Url,
-    pub model: String,
-    pub connect: Duration,
-    pub protocol: P,
+struct Exchange<P> {
+    sending: Sending,
+    url: Url,
+    model: String,
+    connect: Duration,
+    protocol: P,
 }
 
 enum Phase<P> {
@@ -269,7 +354,7 @@ enum Phase<P> {
 
 /// Send, check the status, then stream the body through the protocol. Nothing happens
 /// until the stream is first polled; dropping it drops the connection.
-pub(crate) fn drive<P: Protocol>(exchange: Exchange<P>) -> ChunkStream {
+fn drive<P: Protocol>(exchange: Exchange<P>) -> ChunkStream {
     Box::pin(stream::unfold(
         Phase::Sending(exchange),
         |phase| async move {
@@ -359,4 +444,46 @@ impl<P: Protocol> Reader<P> {
         self.out.clear();
         self.body = None;
     }
+}
+
+/// What a protocol makes of `body` arriving in reads cut at `cuts` (each taken modulo the
+/// body's length, in any order), the end of the body included.
+#[cfg(test)]
+pub(crate) fn decode_split<P: Protocol + Default>(
+    body: &[u8],
+    cuts: &[usize],
+) -> Vec<Result<Chunk, BackendError>> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+    cuts.sort_unstable();
+    let mut protocol = P::default();
+    let mut out = VecDeque::new();
+    let mut start = 0;
+    for cut in cuts.into_iter().chain([body.len()]) {
+        protocol.read(Bytes::copy_from_slice(&body[start..cut]), &mut out);
+        start = cut;
+    }
+    protocol.end(&mut out);
+    out.into_iter().collect()
+}
+
+/// Checks that `body` cut at `cuts` reads as it does whole, that its deltas join to
+/// `text`, and that it ends done.
+#[cfg(test)]
+pub(crate) fn check_split<P: Protocol + Default>(
+    body: &[u8],
+    cuts: &[usize],
+    text: &str,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let whole = decode_split::<P>(body, &[]);
+    proptest::prop_assert_eq!(&decode_split::<P>(body, cuts), &whole);
+    let joined: String = whole
+        .iter()
+        .filter_map(|c| match c {
+            Ok(Chunk::Delta(text)) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    proptest::prop_assert_eq!(joined, text);
+    proptest::prop_assert!(matches!(whole.last(), Some(Ok(Chunk::Done(_)))));
+    Ok(())
 }

@@ -146,7 +146,14 @@ pub enum BackendError {
     /// not a failure of the model.
     #[error("server busy: {message}")]
     Busy { message: String },
-    /// The model is not installed on the server (Ollama's 404).
+    /// The model is not installed on the server (a 404 naming the model, from either
+    /// protocol).
+    ///
+    /// Limitation: the text, and the engine's `AttemptError::NotInstalled` built from it,
+    /// name `ollama pull` also for an OpenAI-compatible server, where the fix is to load the
+    /// model in that server or correct `server_model`. Carrying the fix text (or the backend
+    /// kind) in both variants would let them name the right one; the health check already
+    /// does.
     #[error("model '{model}' is not installed; run `ollama pull {model}`")]
     NotInstalled { model: String },
     /// The server sent an error in the middle of the stream.

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::decode::NdjsonDecoder;
-use super::http::{self, BuildError, Exchange, Protocol};
+use super::decode::{DecodeError, NdjsonDecoder};
+use super::http::{self, BuildError, ChatEndpoint, Protocol};
 use super::{Backend, BackendError, ChatRequest, Chunk, ChunkStream, FinalStats, Message};
 use crate::config::ModelConfig;
 
@@ -17,10 +17,8 @@ use crate::config::ModelConfig;
 /// requests to it.
 #[derive(Clone)]
 pub struct OllamaBackend {
-    client: reqwest::Client,
-    chat_url: Url,
+    endpoint: ChatEndpoint,
     defaults: Defaults,
-    connect: Duration,
 }
 
 /// What the configuration adds to every request, under the request's own values.
@@ -34,7 +32,7 @@ struct Defaults {
 impl fmt::Debug for OllamaBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OllamaBackend")
-            .field("chat_url", &self.chat_url.as_str())
+            .field("chat_url", &self.chat_url().as_str())
             .field("model", &self.defaults.model)
             .finish_non_exhaustive()
     }
@@ -44,42 +42,27 @@ impl OllamaBackend {
     /// A backend for a configured model: its server, connect limit, options and
     /// keep-alive. A request's own options and keep-alive win over the configured ones.
     pub fn new(model: &ModelConfig) -> Result<Self, BuildError> {
-        let bad_url = || BuildError::BadUrl {
-            model: model.name.clone(),
-            url: model.base_url.to_string(),
-        };
-        let chat_url = http::endpoint(&model.base_url, "api/chat").ok_or_else(bad_url)?;
-        let client = http::client(&model.name, &model.base_url, model.timeouts.connect, None)?;
         Ok(OllamaBackend {
-            client,
-            chat_url,
+            endpoint: ChatEndpoint::new(model, &model.base_url, "api/chat", None)?,
             defaults: Defaults {
                 model: model.server_model().to_string(),
                 options: model.options.clone(),
                 keep_alive: model.keep_alive.clone(),
             },
-            connect: model.timeouts.connect,
         })
     }
 
     /// Where chat requests go.
     pub fn chat_url(&self) -> &Url {
-        &self.chat_url
+        self.endpoint.url()
     }
 }
 
 impl Backend for OllamaBackend {
     fn chat(&self, request: ChatRequest) -> ChunkStream {
         let body = ChatBody::new(&request, &self.defaults);
-        let model = body.model.to_string();
-        let sending = self.client.post(self.chat_url.clone()).json(&body).send();
-        http::drive(Exchange {
-            sending: Box::pin(sending),
-            url: self.chat_url.clone(),
-            model,
-            connect: self.connect,
-            protocol: OllamaStream::default(),
-        })
+        self.endpoint
+            .post(&body, body.model, OllamaStream::default())
     }
 }
 
@@ -99,18 +82,11 @@ struct ChatBody<'a> {
 
 impl<'a> ChatBody<'a> {
     fn new(request: &'a ChatRequest, defaults: &'a Defaults) -> Self {
-        let mut options = defaults.options.clone();
-        options.extend(request.options.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let model = if request.model.is_empty() {
-            &defaults.model
-        } else {
-            &request.model
-        };
         ChatBody {
-            model,
+            model: http::model_for(request, &defaults.model),
             messages: &request.messages,
             stream: true,
-            options,
+            options: http::merged_options(&defaults.options, request),
             keep_alive: request.keep_alive.as_ref().or(defaults.keep_alive.as_ref()),
             format: request.format.as_ref(),
         }
@@ -155,10 +131,8 @@ pub(crate) struct OllamaStream {
 }
 
 impl OllamaStream {
-    fn line(&mut self, line: &[u8], out: &mut VecDeque<Result<Chunk, BackendError>>) -> bool {
-        let more = self.interpret(line, out);
-        self.over = !more;
-        more
+    fn line(&mut self, line: &[u8], out: &mut VecDeque<Result<Chunk, BackendError>>) {
+        self.over = !self.interpret(line, out);
     }
 
     fn interpret(&mut self, line: &[u8], out: &mut VecDeque<Result<Chunk, BackendError>>) -> bool {
@@ -202,10 +176,24 @@ impl OllamaStream {
         true
     }
 
-    fn malformed(error: super::decode::DecodeError) -> Result<Chunk, BackendError> {
-        Err(BackendError::Malformed {
-            message: error.to_string(),
-        })
+    /// Interprets every line `next` gives until it has no more or the answer is over.
+    fn drain(
+        &mut self,
+        out: &mut VecDeque<Result<Chunk, BackendError>>,
+        next: fn(&mut NdjsonDecoder) -> Result<Option<Bytes>, DecodeError>,
+    ) {
+        while !self.over {
+            match next(&mut self.lines) {
+                Ok(Some(line)) => self.line(&line, out),
+                Ok(None) => return,
+                Err(error) => {
+                    self.over = true;
+                    out.push_back(Err(BackendError::Malformed {
+                        message: error.to_string(),
+                    }));
+                }
+            }
+        }
     }
 }
 
@@ -215,43 +203,18 @@ impl Protocol for OllamaStream {
             return;
         }
         self.lines.push(bytes);
-        loop {
-            match self.lines.next_line() {
-                Ok(Some(line)) => {
-                    if !self.line(&line, out) {
-                        return;
-                    }
-                }
-                Ok(None) => return,
-                Err(error) => {
-                    self.over = true;
-                    return out.push_back(Self::malformed(error));
-                }
-            }
-        }
+        self.drain(out, NdjsonDecoder::next_line);
     }
 
     fn end(&mut self, out: &mut VecDeque<Result<Chunk, BackendError>>) {
-        while !self.over {
-            match self.lines.finish() {
-                Ok(Some(line)) => {
-                    if !self.line(&line, out) {
-                        return;
-                    }
-                }
-                Ok(None) => return,
-                Err(error) => {
-                    self.over = true;
-                    return out.push_back(Self::malformed(error));
-                }
-            }
-        }
+        self.drain(out, NdjsonDecoder::finish);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::http::check_split;
 
     fn decode(reads: &[&str]) -> Vec<Result<Chunk, BackendError>> {
         let mut stream = OllamaStream::default();
@@ -339,20 +302,6 @@ mod tests {
         );
     }
 
-    fn decode_split(body: &[u8], cuts: &[usize]) -> Vec<Result<Chunk, BackendError>> {
-        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
-        cuts.sort_unstable();
-        let mut stream = OllamaStream::default();
-        let mut out = VecDeque::new();
-        let mut start = 0;
-        for cut in cuts.into_iter().chain([body.len()]) {
-            stream.read(Bytes::copy_from_slice(&body[start..cut]), &mut out);
-            start = cut;
-        }
-        stream.end(&mut out);
-        out.into_iter().collect()
-    }
-
     proptest::proptest! {
         #[test]
         fn every_split_of_an_answer_gives_the_same_chunks(
@@ -367,14 +316,7 @@ mod tests {
                 body.push_str(&format!("{line}{newline}"));
             }
             body.push_str(r#"{"done":true,"eval_count":3}"#);
-            let whole = decode_split(body.as_bytes(), &[]);
-            proptest::prop_assert_eq!(&decode_split(body.as_bytes(), &cuts), &whole);
-            let joined: String = whole.iter().filter_map(|c| match c {
-                Ok(Chunk::Delta(text)) => Some(text.as_str()),
-                _ => None,
-            }).collect();
-            proptest::prop_assert_eq!(joined, words.concat());
-            proptest::prop_assert!(matches!(whole.last(), Some(Ok(Chunk::Done(_)))));
+            check_split::<OllamaStream>(body.as_bytes(), &cuts, &words.concat())?;
         }
     }
 }

@@ -259,6 +259,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Hedge slow first tokens to the runner-up, for at most `budget` of requests (0..=1).
+    pub fn hedge(mut self, budget: f64) -> Self {
+        self.routing.hedge = true;
+        self.routing.hedge_budget = budget;
+        self
+    }
+
     pub fn routing(mut self, routing: RoutingConfig) -> Self {
         self.routing = routing;
         self
@@ -360,7 +367,7 @@ mod tests {
             assert_eq!(model.breaker.half_open_probes, 1);
             assert_eq!(model.bulkhead.max_in_flight, 3);
         }
-        assert_eq!(config.routing.strategy, StrategyKind::P95);
+        assert_eq!(config.routing.strategy, StrategyKind::PeakEwma);
         assert_eq!(config.routing.warmup, 2);
     }
 

@@ -57,10 +57,12 @@ impl Default for BreakerConfig {
 impl Default for RoutingConfig {
     fn default() -> Self {
         RoutingConfig {
-            strategy: StrategyKind::P95,
+            strategy: StrategyKind::PeakEwma,
             warmup: 2,
             window: Duration::from_secs(300),
             probe_every: 20,
+            hedge: false,
+            hedge_budget: 0.05,
         }
     }
 }

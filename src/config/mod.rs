@@ -132,15 +132,26 @@ pub enum StrategyKind {
     /// Round-robin warm-up, then lowest p95 of total latency.
     P95,
     RoundRobin,
+    /// Decaying peak-sensitive estimate of total latency × (load + 1).
+    PeakEwma,
+    /// The same on time to first token, with a small token-rate term.
+    TtftEwma,
 }
 
 impl StrategyKind {
-    pub const ALL: &'static [StrategyKind] = &[StrategyKind::P95, StrategyKind::RoundRobin];
+    pub const ALL: &'static [StrategyKind] = &[
+        StrategyKind::P95,
+        StrategyKind::RoundRobin,
+        StrategyKind::PeakEwma,
+        StrategyKind::TtftEwma,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             StrategyKind::P95 => "p95",
             StrategyKind::RoundRobin => "round-robin",
+            StrategyKind::PeakEwma => "peak-ewma",
+            StrategyKind::TtftEwma => "ttft-ewma",
         }
     }
 
@@ -160,6 +171,11 @@ pub struct RoutingConfig {
     /// Every this many requests, a model the strategy is not choosing gets one, so a model
     /// that slowed and recovered is found again. 0 turns probing off.
     pub probe_every: u32,
+    /// When the first model has sent no first token by its recent p95 time to first
+    /// token, send the same request to the runner-up too; the first to answer wins.
+    pub hedge: bool,
+    /// Hedged requests as a share of all requests, at most (0..=1); about 0.05.
+    pub hedge_budget: f64,
 }
 
 /// The optional HTTP front.

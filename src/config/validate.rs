@@ -169,6 +169,13 @@ fn validate_breaker(key: &str, breaker: &BreakerConfig, problems: &mut Vec<Confi
 
 fn validate_routing(config: &Config, problems: &mut Vec<ConfigError>) {
     positive("routing.window", config.routing.window, problems);
+    let budget = config.routing.hedge_budget;
+    if !(0.0..=1.0).contains(&budget) {
+        problems.push(ConfigError::new(
+            "routing.hedge_budget",
+            format!("{budget} is not a share of requests; use a number from 0 to 1, such as 0.05"),
+        ));
+    }
 }
 
 fn validate_proxy(config: &Config, problems: &mut Vec<ConfigError>) {

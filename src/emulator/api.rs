@@ -63,14 +63,7 @@ pub(crate) async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Resp
     let preload = messages
         .is_empty()
         .then(|| preload_reason(req.keep_alive.as_ref()));
-    let job = Job {
-        dialect,
-        model,
-        stream: req.stream.unwrap_or(true),
-        ask,
-        include_usage: false,
-        preload,
-    };
+    let job = native_job(dialect, model, req.stream, ask, preload);
     respond::run(shared, job).await
 }
 
@@ -94,15 +87,27 @@ pub(crate) async fn generate(State(shared): State<Arc<Shared>>, body: Bytes) -> 
     ask.add_text(&prompt);
     let empty = prompt.is_empty() && req.images.as_ref().is_none_or(Vec::is_empty);
     let preload = empty.then(|| preload_reason(req.keep_alive.as_ref()));
-    let job = Job {
+    let job = native_job(dialect, model, req.stream, ask, preload);
+    respond::run(shared, job).await
+}
+
+/// A native endpoint's job: streamed unless the request says otherwise, and without
+/// OpenAI's usage chunk.
+fn native_job(
+    dialect: Dialect,
+    model: String,
+    stream: Option<bool>,
+    ask: Ask,
+    preload: Option<DoneReason>,
+) -> Job {
+    Job {
         dialect,
         model,
-        stream: req.stream.unwrap_or(true),
+        stream: stream.unwrap_or(true),
         ask,
         include_usage: false,
         preload,
-    };
-    respond::run(shared, job).await
+    }
 }
 
 /// `num_predict` and `seed` from Ollama's `options`; a negative `num_predict` means no cap.

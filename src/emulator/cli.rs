@@ -63,8 +63,9 @@ pub async fn run_cli(args: EmulateArgs) -> anyhow::Result<()> {
         "         (add \"times\":N or \"probability\":P; faults: refuse, no_answer, hang_after, server_error,"
     );
     println!(
-        "          busy, not_installed, error_mid_stream, no_done, malformed, slow_drip, keep_alive_only)"
+        "          busy, not_installed, error_mid_stream, no_done, malformed, slow_drip, keep_alive_only,"
     );
+    println!("          empty_chunks)");
     println!("clear:   curl -X DELETE {url}admin/fault/gemma3:1b   (or {url}admin/fault for all)");
     println!("state:   curl {url}admin/state");
     tokio::signal::ctrl_c()

@@ -9,6 +9,7 @@
 mod attempt;
 pub mod breaker;
 pub mod bulkhead;
+mod hedge;
 pub mod metrics;
 mod reply;
 mod request;
@@ -49,6 +50,8 @@ struct Inner {
     strategy: Mutex<Box<dyn Strategy>>,
     /// Requests routed so far; also the next request's sequence number for the strategy.
     routed: AtomicU64,
+    /// What is left of the hedging budget.
+    hedge_budget: Mutex<hedge::HedgeBudget>,
     next_id: AtomicU64,
 }
 
@@ -109,6 +112,7 @@ impl Engine {
             models,
             strategy: Mutex::new(routing::build(config.routing.strategy, &config.routing)),
             routed: AtomicU64::new(0),
+            hedge_budget: Mutex::new(hedge::HedgeBudget::new(config.routing.hedge_budget)),
             next_id: AtomicU64::new(1),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -219,6 +223,11 @@ impl Inner {
     fn strategy(&self) -> MutexGuard<'_, Box<dyn Strategy>> {
         // A strategy that panicked mid-decision leaves nothing half-written that matters.
         self.strategy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn hedge_budget(&self) -> MutexGuard<'_, hedge::HedgeBudget> {
+        // Two numbers: a panic elsewhere cannot leave them unusable.
+        self.hedge_budget.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Ask the strategy for this request's candidates; returns them with its name.

@@ -5,7 +5,9 @@ use tokio::time::Instant;
 
 use super::Inner;
 use super::attempt::{self, Failure};
+use super::hedge::{self, Raced};
 use super::routing::Candidate;
+use super::slot::ModelSlot;
 use super::types::{AllFailed, Answer, AttemptError, ReplyEvent, Request, RequestId, Target};
 use crate::events::{Event, ModelName};
 
@@ -56,6 +58,9 @@ fn candidates(inner: &Inner, target: &Target) -> Result<(Vec<Candidate>, &'stati
         return Ok((routed, strategy));
     }
     let (routed, strategy, seq) = inner.route();
+    if inner.routing.hedge {
+        inner.hedge_budget().deposit();
+    }
     if let Some(first) = routed.first() {
         inner.models[first.index].state().last_chosen = Some((seq, Instant::now()));
     }
@@ -103,7 +108,43 @@ async fn try_in_order(
 ) -> Result<Answer, AllFailed> {
     let mut failed: Vec<(ModelName, AttemptError)> = Vec::new();
     let mut sent = 0u32;
-    for (k, candidate) in candidates.iter().enumerate() {
+    let mut start = 0;
+    if let Some(after) = inner
+        .routing
+        .hedge
+        .then(|| hedge::delay(inner, candidates))
+        .flatten()
+    {
+        match hedge::race(
+            inner,
+            id,
+            request,
+            tx,
+            candidates,
+            after,
+            &mut failed,
+            &mut sent,
+        )
+        .await
+        {
+            Raced::Won(position, success) => {
+                let model = inner.models[candidates[position].index].name.clone();
+                return Ok(success.into_answer(model, failed, submitted));
+            }
+            Raced::Lost { stop: true, .. } => return Err(AllFailed { attempts: failed }),
+            Raced::Lost { next, .. } => {
+                start = next;
+                let last = failed
+                    .last()
+                    .and_then(|(m, e)| Some((inner.slot(m).ok()?, e)));
+                if let (Some((slot, error)), Some(to)) = (last, candidates.get(next)) {
+                    let to = inner.models[to.index].name.clone();
+                    announce_fallback(inner, id, tx, slot, error.clone(), to);
+                }
+            }
+        }
+    }
+    for (k, candidate) in candidates.iter().enumerate().skip(start) {
         let slot = &inner.models[candidate.index];
         match attempt::run(inner, slot, id, request, tx, &mut sent).await {
             Ok(success) => return Ok(success.into_answer(slot.name.clone(), failed, submitted)),
@@ -115,22 +156,34 @@ async fn try_in_order(
                 let (true, Some(next)) = (fall_back, next) else {
                     break;
                 };
-                slot.state().metrics.counters.fallbacks_from += 1;
-                tracing::info!(id = id.0, from = &*slot.name, to = &*next, %error, "fallback");
-                inner.bus.publish(Event::Fallback {
-                    id,
-                    from: slot.name.clone(),
-                    to: next.clone(),
-                    reason: error.to_string(),
-                });
-                let _ = tx.send(ReplyEvent::Retrying {
-                    failed: slot.name.clone(),
-                    error,
-                    next,
-                });
+                announce_fallback(inner, id, tx, slot, error, next);
             }
         }
     }
     tracing::warn!(id = id.0, attempts = failed.len(), "every candidate failed");
     Err(AllFailed { attempts: failed })
+}
+
+/// The request leaves `from` for `next`: counted, published, and told to the reply.
+pub(super) fn announce_fallback(
+    inner: &Inner,
+    id: RequestId,
+    tx: &UnboundedSender<ReplyEvent>,
+    from: &ModelSlot,
+    error: AttemptError,
+    next: ModelName,
+) {
+    from.state().metrics.counters.fallbacks_from += 1;
+    tracing::info!(id = id.0, from = &*from.name, to = &*next, %error, "fallback");
+    inner.bus.publish(Event::Fallback {
+        id,
+        from: from.name.clone(),
+        to: next.clone(),
+        reason: error.to_string(),
+    });
+    let _ = tx.send(ReplyEvent::Retrying {
+        failed: from.name.clone(),
+        error,
+        next,
+    });
 }

@@ -241,6 +241,9 @@ pub struct Counters {
     pub not_installed: u64,
     /// Requests that left this model for another.
     pub fallbacks_from: u64,
+    /// Hedges sent here: requests that also went to this model because the first model
+    /// was slow to its first token.
+    pub hedges: u64,
 }
 
 impl Counters {
@@ -288,6 +291,11 @@ pub struct EngineSnapshot {
 }
 
 impl EngineSnapshot {
+    /// Hedged requests so far, over all models.
+    pub fn hedges(&self) -> u64 {
+        self.models.iter().map(|m| m.counters.hedges).sum()
+    }
+
     pub fn model(&self, name: &str) -> Option<&ModelSnapshot> {
         self.models.iter().find(|m| &*m.name == name)
     }

@@ -162,14 +162,7 @@ pub async fn start(
     let mut model: Option<ModelName> = None;
     let mut fallbacks = Vec::new();
     let first = loop {
-        let event = tokio::select! {
-            event = reply.next() => event,
-            () = app.cut.cancelled() => {
-                let error = ApiError::shutting_down(flavor);
-                tracker.failed(&error.message, false);
-                return Err(error);
-            }
-        };
+        let event = next_event(app, &mut reply, &mut tracker, flavor).await?;
         match event {
             Some(ReplyEvent::Routed { model: m, .. }) => model = Some(m),
             Some(ReplyEvent::Retrying { failed, next, .. }) => {
@@ -253,14 +246,7 @@ pub async fn collect(
     let mut reply = app.router.submit(request);
     let mut chunks = 0;
     loop {
-        let event = tokio::select! {
-            event = reply.next() => event,
-            () = app.cut.cancelled() => {
-                let error = ApiError::shutting_down(flavor);
-                tracker.failed(&error.message, false);
-                return Err(error);
-            }
-        };
+        let event = next_event(app, &mut reply, &mut tracker, flavor).await?;
         match event {
             Some(ReplyEvent::Token(_)) => chunks += 1,
             Some(ReplyEvent::Retrying { .. }) => chunks = 0,
@@ -271,6 +257,24 @@ pub async fn collect(
             }
             Some(ReplyEvent::Failed(failed)) => return Err(fail(&mut tracker, flavor, &failed)),
             None => return Err(ended_early(&mut tracker, flavor)),
+        }
+    }
+}
+
+/// The reply's next event; when the server is shutting down, the error that says so,
+/// accounted on the tracker.
+async fn next_event(
+    app: &App,
+    reply: &mut BoxStream<'static, ReplyEvent>,
+    tracker: &mut Tracker,
+    flavor: Flavor,
+) -> Result<Option<ReplyEvent>, ApiError> {
+    tokio::select! {
+        event = reply.next() => Ok(event),
+        () = app.cut.cancelled() => {
+            let error = ApiError::shutting_down(flavor);
+            tracker.failed(&error.message, false);
+            Err(error)
         }
     }
 }

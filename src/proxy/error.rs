@@ -74,7 +74,8 @@ impl ApiError {
             flavor,
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "request body is larger than the proxy's limit of {limit} bytes (proxy.max_body_bytes)"
+                "request body is larger than the proxy's limit of {limit} bytes; send a shorter \
+                 conversation or raise proxy.max_body_bytes"
             ),
         )
     }

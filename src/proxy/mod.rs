@@ -18,6 +18,7 @@ mod metrics;
 mod native;
 mod openai_api;
 mod security;
+mod stream;
 mod tracker;
 pub mod wire;
 

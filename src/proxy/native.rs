@@ -1,17 +1,16 @@
 //! Ollama's `/api/chat` and `/api/generate`: NDJSON streams by default, one JSON object
 //! with `"stream": false`, byte for byte as Ollama writes them.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
 
-use super::answer::{self, First, Following, Step, Tracker};
+use super::answer::{self, Tracker};
 use super::error::{ApiError, Flavor, JSON};
+use super::stream::{self, StreamFormat};
 use super::wire::now_rfc3339;
 use super::wire::ollama::{self, DoneMetrics, Endpoint};
 use super::{App, body};
@@ -140,26 +139,20 @@ async fn handle(
     if !ask.stream {
         let (answer, tracker) = answer::collect(&app, request, tracker, FLAVOR).await?;
         let object = done_object(endpoint, &ask.model, &answer, &answer.text, &tracker);
-        let headers = answer::answer_headers(&answer.model, &answer::fallback_names(&answer));
-        return Ok((
-            StatusCode::OK,
-            headers,
-            [(header::CONTENT_TYPE, JSON)],
-            object,
-        )
-            .into_response());
+        return Ok(stream::whole_response(&answer, object));
     }
 
     let (first, following) = answer::start(&app, request, tracker, FLAVOR).await?;
-    let headers = following.headers();
-    let body = Body::from_stream(lines(endpoint, ask.model, first, following));
-    Ok((
-        StatusCode::OK,
-        headers,
+    let lines = Lines {
+        endpoint,
+        model: ask.model,
+    };
+    Ok(stream::response(
+        lines,
+        first,
+        following,
         [(header::CONTENT_TYPE, NDJSON)],
-        body,
-    )
-        .into_response())
+    ))
 }
 
 fn endpoint_name(endpoint: Endpoint) -> &'static str {
@@ -181,56 +174,31 @@ fn done_object(
     ollama::done_object(endpoint, model, &now_rfc3339(), text, reason, metrics)
 }
 
-enum LineState {
-    First(First, Following),
-    Running(Following),
-    End,
-}
-
 /// The NDJSON body: a line per token, then the `done` line, or an `{"error":…}` line if the
-/// reply fails after it started. Dropping the body (the client went away) drops the
-/// reply, which cancels the request upstream.
-fn lines(
+/// reply fails after it started.
+struct Lines {
     endpoint: Endpoint,
     model: String,
-    first: First,
-    following: Following,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    futures_util::stream::unfold(LineState::First(first, following), move |state| {
-        let model = model.clone();
-        async move {
-            let (line, next) = match state {
-                LineState::End => return None,
-                LineState::First(First::Token(text), following) => (
-                    ollama::token_object(endpoint, &model, &now_rfc3339(), &text),
-                    LineState::Running(following),
-                ),
-                LineState::First(First::Done(answer), mut following) => {
-                    following.tracker.answered(&answer, 0);
-                    (
-                        done_object(endpoint, &model, &answer, &answer.text, &following.tracker),
-                        LineState::End,
-                    )
-                }
-                LineState::Running(mut following) => match following.next().await {
-                    Step::Token(text) => (
-                        ollama::token_object(endpoint, &model, &now_rfc3339(), &text),
-                        LineState::Running(following),
-                    ),
-                    Step::Done(answer) => {
-                        following.tracker.answered(&answer, following.chunks);
-                        (
-                            done_object(endpoint, &model, &answer, "", &following.tracker),
-                            LineState::End,
-                        )
-                    }
-                    Step::Error(message) => {
-                        following.tracker.failed(&message, true);
-                        (ollama::error_object(&message), LineState::End)
-                    }
-                },
-            };
-            Some((Ok(Bytes::from(line + "\n")), next))
-        }
-    })
+}
+
+impl StreamFormat for Lines {
+    fn first_token(&self, text: &str) -> String {
+        self.token(text)
+    }
+
+    fn token(&self, text: &str) -> String {
+        ollama::token_object(self.endpoint, &self.model, &now_rfc3339(), text) + "\n"
+    }
+
+    fn whole(&self, answer: &Answer, tracker: &Tracker) -> String {
+        done_object(self.endpoint, &self.model, answer, &answer.text, tracker) + "\n"
+    }
+
+    fn done(&self, answer: &Answer, _chunks: u64, tracker: &Tracker) -> String {
+        done_object(self.endpoint, &self.model, answer, "", tracker) + "\n"
+    }
+
+    fn error(&self, message: &str) -> String {
+        ollama::error_object(message) + "\n"
+    }
 }

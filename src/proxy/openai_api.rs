@@ -2,18 +2,17 @@
 //! content chunks, a finish chunk, an optional usage chunk, `[DONE]`), one completion
 //! object otherwise.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
 
-use super::answer::{self, First, Following, Step, Tracker};
-use super::error::{ApiError, Flavor, JSON};
+use super::answer::{self, Tracker};
+use super::error::{ApiError, Flavor};
+use super::stream::{self, StreamFormat};
 use super::wire::openai::{self, ChatCompletionRequest, StreamHead, Usage};
 use super::wire::unix_now;
 use super::{App, body};
@@ -81,29 +80,19 @@ async fn handle(
             openai::finish_reason(&answer.stats),
             usage,
         );
-        let headers = answer::answer_headers(&answer.model, &answer::fallback_names(&answer));
-        return Ok((
-            StatusCode::OK,
-            headers,
-            [(header::CONTENT_TYPE, JSON)],
-            object,
-        )
-            .into_response());
+        return Ok(stream::whole_response(&answer, object));
     }
 
     let (first, following) = answer::start(&app, request, tracker, FLAVOR).await?;
-    let headers = following.headers();
-    let body = Body::from_stream(events(head, first, following));
-    Ok((
-        StatusCode::OK,
-        headers,
+    Ok(stream::response(
+        Events(head),
+        first,
+        following,
         [
             (header::CONTENT_TYPE, EVENT_STREAM),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        body,
-    )
-        .into_response())
+    ))
 }
 
 /// The events that close a successful stream: finish, usage when asked, `[DONE]`.
@@ -127,55 +116,32 @@ fn error_event(message: &str) -> String {
     openai::sse_event(&openai::error_object(message, "api_error", None))
 }
 
-enum EventState {
-    First(First, Following),
-    Running(Following),
-    End,
-}
+/// The event stream: a role-only chunk with the first token, a chunk per token after it,
+/// then the closing events, or an error event if the reply fails after it started.
+struct Events(StreamHead);
 
-fn events(
-    head: StreamHead,
-    first: First,
-    following: Following,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    futures_util::stream::unfold(EventState::First(first, following), move |state| {
-        let head = head.clone();
-        async move {
-            let (data, next) = match state {
-                EventState::End => return None,
-                EventState::First(first, mut following) => {
-                    let mut out = openai::sse_event(&openai::role_chunk(&head));
-                    match first {
-                        First::Token(text) => {
-                            out += &openai::sse_event(&openai::content_chunk(&head, &text));
-                            (out, EventState::Running(following))
-                        }
-                        First::Done(answer) => {
-                            following.tracker.answered(&answer, 0);
-                            if !answer.text.is_empty() {
-                                out +=
-                                    &openai::sse_event(&openai::content_chunk(&head, &answer.text));
-                            }
-                            (out + &closing(&head, &answer, 1), EventState::End)
-                        }
-                    }
-                }
-                EventState::Running(mut following) => match following.next().await {
-                    Step::Token(text) => (
-                        openai::sse_event(&openai::content_chunk(&head, &text)),
-                        EventState::Running(following),
-                    ),
-                    Step::Done(answer) => {
-                        following.tracker.answered(&answer, following.chunks);
-                        (closing(&head, &answer, following.chunks), EventState::End)
-                    }
-                    Step::Error(message) => {
-                        following.tracker.failed(&message, true);
-                        (error_event(&message), EventState::End)
-                    }
-                },
-            };
-            Some((Ok(Bytes::from(data)), next))
+impl StreamFormat for Events {
+    fn first_token(&self, text: &str) -> String {
+        openai::sse_event(&openai::role_chunk(&self.0)) + &self.token(text)
+    }
+
+    fn token(&self, text: &str) -> String {
+        openai::sse_event(&openai::content_chunk(&self.0, text))
+    }
+
+    fn whole(&self, answer: &Answer, _tracker: &Tracker) -> String {
+        let mut out = openai::sse_event(&openai::role_chunk(&self.0));
+        if !answer.text.is_empty() {
+            out += &self.token(&answer.text);
         }
-    })
+        out + &closing(&self.0, answer, 1)
+    }
+
+    fn done(&self, answer: &Answer, chunks: u64, _tracker: &Tracker) -> String {
+        closing(&self.0, answer, chunks)
+    }
+
+    fn error(&self, message: &str) -> String {
+        error_event(message)
+    }
 }

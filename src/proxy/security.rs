@@ -29,7 +29,10 @@ pub enum ProxyError {
     TokenRequired { addr: SocketAddr },
     #[error("proxy.token_env names ${var}, which is unset or empty: export it or remove token_env")]
     TokenMissing { var: String },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error(
+        "cannot listen on {addr}: {source}; if another server holds the port, stop it or set \
+         proxy.listen (--listen) to a free address"
+    )]
     Bind {
         addr: SocketAddr,
         #[source]

@@ -47,15 +47,18 @@ fn expected_stats() -> FinalStats {
 
 #[tokio::test]
 async fn a_normal_stream_gives_deltas_then_done_with_server_timings() {
-    let server = serve(vec![
-        Step::Send(chunked_head(NDJSON)),
-        Step::Send(chunk(&format!("{DELTA_ELEVEN}\n"))),
-        Step::Send(chunk(&format!("{DELTA_DOT}\n"))),
-        Step::Send(chunk(&format!("{FINAL}\n"))),
-        Step::Send(last_chunk()),
-    ])
+    let items = crate::answer_from(
+        vec![
+            Step::Send(chunked_head(NDJSON)),
+            Step::Send(chunk(&format!("{DELTA_ELEVEN}\n"))),
+            Step::Send(chunk(&format!("{DELTA_DOT}\n"))),
+            Step::Send(chunk(&format!("{FINAL}\n"))),
+            Step::Send(last_chunk()),
+        ],
+        backend,
+        ask("Name a prime above 10."),
+    )
     .await;
-    let items = collect(backend(&server.url).chat(ask("Name a prime above 10."))).await;
     assert_eq!(
         items,
         vec![
@@ -145,12 +148,10 @@ async fn a_base_url_with_a_path_prefix_keeps_it() {
 
 #[tokio::test]
 async fn an_error_line_mid_stream_is_a_stream_error_with_the_servers_text() {
-    let server = serve(vec![
+    let items = answer(vec![
         Step::Send(head(200, NDJSON)),
         Step::Send(format!("{DELTA_ELEVEN}\n{{\"error\":\"an error was encountered while running the model: boom\"}}\n").into()),
-    ])
-    .await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
+    ]).await;
     assert_eq!(
         items,
         vec![
@@ -164,26 +165,24 @@ async fn an_error_line_mid_stream_is_a_stream_error_with_the_servers_text() {
 
 #[tokio::test]
 async fn a_stream_that_ends_without_done_is_cut_short() {
-    let server = serve(vec![
+    let items = answer(vec![
         Step::Send(chunked_head(NDJSON)),
         Step::Send(chunk(&format!("{DELTA_ELEVEN}\n{DELTA_DOT}\n"))),
         Step::Send(last_chunk()),
     ])
     .await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
     assert_eq!(text(&items), "Eleven.");
     assert_eq!(items.last(), Some(&Err(BackendError::CutShort)));
 }
 
 #[tokio::test]
 async fn a_connection_dropped_mid_chunk_is_cut_short() {
-    let server = serve(vec![
+    let items = answer(vec![
         Step::Send(chunked_head(NDJSON)),
         Step::Send(chunk(&format!("{DELTA_ELEVEN}\n"))),
         Step::Send(b"40\r\n{\"message\":".to_vec()),
     ])
     .await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
     assert_eq!(
         items,
         vec![
@@ -195,12 +194,11 @@ async fn a_connection_dropped_mid_chunk_is_cut_short() {
 
 #[tokio::test]
 async fn a_malformed_line_is_malformed_and_ends_the_stream() {
-    let server = serve(vec![
+    let items = answer(vec![
         Step::Send(head(200, NDJSON)),
         Step::Send(format!("{DELTA_ELEVEN}\n{{not json\n{FINAL}\n").into()),
     ])
     .await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
     assert_eq!(items.len(), 2, "{items:?}");
     assert!(
         matches!(&items[1], Err(BackendError::Malformed { message }) if message.contains("line 2"))
@@ -213,8 +211,7 @@ async fn a_line_longer_than_a_mebibyte_is_refused_as_malformed() {
         "{{\"message\":{{\"content\":\"{}\"}},\"done\":false}}\n",
         "x".repeat(2 << 20)
     );
-    let server = serve(vec![Step::Send(head(200, NDJSON)), Step::Send(long.into())]).await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
+    let items = answer(vec![Step::Send(head(200, NDJSON)), Step::Send(long.into())]).await;
     assert!(
         matches!(&items[..], [Err(BackendError::Malformed { message })] if message.contains("longer than")),
         "{items:?}"
@@ -224,12 +221,11 @@ async fn a_line_longer_than_a_mebibyte_is_refused_as_malformed() {
 #[tokio::test]
 async fn a_body_written_one_byte_at_a_time_decodes_the_same() {
     let body = format!("{DELTA_ELEVEN}\n{DELTA_DOT}\n{FINAL}\n");
-    let server = serve(vec![
+    let items = answer(vec![
         Step::Send(head(200, NDJSON)),
         Step::SendBytewise(body.into()),
     ])
     .await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
     assert_eq!(text(&items), "Eleven.");
     assert_eq!(items.last(), Some(&Ok(Chunk::Done(expected_stats()))));
 }
@@ -237,20 +233,23 @@ async fn a_body_written_one_byte_at_a_time_decodes_the_same() {
 #[tokio::test]
 async fn crlf_line_endings_and_a_final_line_without_newline_decode() {
     let body = format!("{DELTA_ELEVEN}\r\n\r\n{DELTA_DOT}\r\n{FINAL}");
-    let server = serve(vec![Step::Send(head(200, NDJSON)), Step::Send(body.into())]).await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
+    let items = answer(vec![Step::Send(head(200, NDJSON)), Step::Send(body.into())]).await;
     assert_eq!(text(&items), "Eleven.");
     assert_eq!(items.last(), Some(&Ok(Chunk::Done(expected_stats()))));
 }
 
+/// What the backend answers to "hi" from a server that plays `steps`.
+async fn answer(steps: Vec<Step>) -> Vec<Result<Chunk, BackendError>> {
+    crate::answer_from(steps, backend, ask("hi")).await
+}
+
 async fn status_of(status: u16, body: &str) -> Vec<Result<Chunk, BackendError>> {
-    let server = serve(vec![Step::Send(full(
+    answer(vec![Step::Send(full(
         status,
         "application/json; charset=utf-8",
         body,
     ))])
-    .await;
-    collect(backend(&server.url).chat(ask("hi"))).await
+    .await
 }
 
 #[tokio::test]
@@ -348,8 +347,7 @@ async fn a_refused_connection_is_connect_with_the_url() {
 
 #[tokio::test]
 async fn a_connection_closed_before_any_response_is_connect() {
-    let server = serve(vec![]).await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
+    let items = answer(vec![]).await;
     assert!(
         matches!(&items[..], [Err(BackendError::Connect { .. })]),
         "{items:?}"

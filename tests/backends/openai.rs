@@ -52,13 +52,12 @@ fn stop_with_usage() -> FinalStats {
 
 #[tokio::test]
 async fn an_ollama_style_stream_gives_deltas_then_done_with_usage() {
-    let server = serve(vec![
+    let items = answer(vec![
         Step::Send(chunked_head(SSE)),
         Step::Send(chunk(OLLAMA_STYLE)),
         Step::Send(last_chunk()),
     ])
     .await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
     assert_eq!(
         items,
         vec![
@@ -80,8 +79,7 @@ async fn a_role_only_first_chunk_and_null_fields_are_not_tokens() {
         "data: {\"choices\":null,\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}\n\n",
         "data: [DONE]\n\n",
     );
-    let server = serve(vec![Step::Send(head(200, SSE)), Step::Send(body.into())]).await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
+    let items = answer(vec![Step::Send(head(200, SSE)), Step::Send(body.into())]).await;
     assert_eq!(
         items,
         vec![
@@ -102,8 +100,7 @@ async fn a_stream_without_usage_leaves_token_counts_unknown() {
         "data: {\"choices\":[{\"delta\":{\"content\":\"x\"},\"finish_reason\":\"stop\"}]}\n\n",
         "data: [DONE]\n\n",
     );
-    let server = serve(vec![Step::Send(head(200, SSE)), Step::Send(body.into())]).await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
+    let items = answer(vec![Step::Send(head(200, SSE)), Step::Send(body.into())]).await;
     let Some(Ok(Chunk::Done(stats))) = items.last() else {
         panic!("{items:?}")
     };
@@ -165,12 +162,11 @@ async fn a_base_url_ending_in_v1_is_not_doubled() {
 #[tokio::test]
 async fn keep_alive_comments_crlf_and_one_byte_writes_decode_the_same() {
     let body = OLLAMA_STYLE.replace("\n\n", "\r\n: keep-alive\r\n\r\n");
-    let server = serve(vec![
+    let items = answer(vec![
         Step::Send(head(200, SSE)),
         Step::SendBytewise(body.into()),
     ])
     .await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
     assert_eq!(text(&items), "Eleven.");
     assert_eq!(items.last(), Some(&Ok(Chunk::Done(stop_with_usage()))));
 }
@@ -179,8 +175,7 @@ async fn keep_alive_comments_crlf_and_one_byte_writes_decode_the_same() {
 async fn a_stream_without_done_or_finish_reason_is_cut_short() {
     let body =
         "data: {\"choices\":[{\"delta\":{\"content\":\"Elev\"},\"finish_reason\":null}]}\n\n";
-    let server = serve(vec![Step::Send(head(200, SSE)), Step::Send(body.into())]).await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
+    let items = answer(vec![Step::Send(head(200, SSE)), Step::Send(body.into())]).await;
     assert_eq!(
         items,
         vec![Ok(Chunk::Delta("Elev".into())), Err(BackendError::CutShort)]
@@ -193,8 +188,7 @@ async fn an_error_object_in_the_stream_is_a_stream_error_with_its_message() {
         "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n",
         "data: {\"error\":{\"message\":\"context size exceeded\",\"type\":\"server_error\",\"code\":500}}\n\n",
     );
-    let server = serve(vec![Step::Send(head(200, SSE)), Step::Send(body.into())]).await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
+    let items = answer(vec![Step::Send(head(200, SSE)), Step::Send(body.into())]).await;
     assert_eq!(
         items,
         vec![
@@ -208,21 +202,24 @@ async fn an_error_object_in_the_stream_is_a_stream_error_with_its_message() {
 
 #[tokio::test]
 async fn a_data_event_that_is_not_json_is_malformed() {
-    let server = serve(vec![
+    let items = answer(vec![
         Step::Send(head(200, SSE)),
         Step::Send(b"data: {oops\n\n".to_vec()),
     ])
     .await;
-    let items = collect(backend(&server.url).chat(ask("hi"))).await;
     assert!(
         matches!(&items[..], [Err(BackendError::Malformed { .. })]),
         "{items:?}"
     );
 }
 
+/// What the backend answers to "hi" from a server that plays `steps`.
+async fn answer(steps: Vec<Step>) -> Vec<Result<Chunk, BackendError>> {
+    crate::answer_from(steps, backend, ask("hi")).await
+}
+
 async fn status_of(status: u16, body: &str) -> Vec<Result<Chunk, BackendError>> {
-    let server = serve(vec![Step::Send(full(status, "application/json", body))]).await;
-    collect(backend(&server.url).chat(ask("hi"))).await
+    answer(vec![Step::Send(full(status, "application/json", body))]).await
 }
 
 #[tokio::test]

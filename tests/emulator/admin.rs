@@ -7,14 +7,7 @@ use signalbox::emulator::Fault;
 use crate::common::*;
 
 async fn state(emu: &signalbox::emulator::EmulatorHandle) -> Value {
-    client()
-        .get(emu.url().join("/admin/state").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(emu, "/admin/state").await
 }
 
 #[tokio::test]

@@ -44,6 +44,23 @@ pub async fn zero() -> EmulatorHandle {
     emulator(vec![(MODEL, Profile::zero())], 1).await
 }
 
+/// The answer to a chat with `tiny:1b`, read line by line as it arrives.
+pub async fn chat(emu: &EmulatorHandle) -> Lines {
+    Lines::new(post(emu, "/api/chat", chat_body(MODEL)).await)
+}
+
+/// GET `path` and read the answer as JSON.
+pub async fn get_json(emu: &EmulatorHandle, path: &str) -> Value {
+    client()
+        .get(emu.url().join(path).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }

@@ -32,9 +32,7 @@ async fn chat_streams_ndjson_lines_ending_with_a_done_line() {
 #[tokio::test]
 async fn done_line_keeps_ollamas_field_order() {
     let emu = emulator(vec![(MODEL, fixed(5, 1, 3))], 1).await;
-    let lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-        .all()
-        .await;
+    let lines = chat(&emu).await.all().await;
     let done = lines.last().unwrap();
     let order = [
         "\"model\"",
@@ -56,9 +54,7 @@ async fn done_line_keeps_ollamas_field_order() {
 async fn zero_metrics_are_left_out_of_the_done_line() {
     // On a paused clock the zero profile takes no time at all, so every duration is 0.
     let emu = zero().await;
-    let lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-        .all()
-        .await;
+    let lines = chat(&emu).await.all().await;
     let done = parse(lines.last().unwrap());
     for field in [
         "total_duration",
@@ -224,14 +220,7 @@ async fn root_answers_ollama_is_running_to_get_and_head() {
     assert_eq!(resp.text().await.unwrap(), "Ollama is running");
     let head = client().head(emu.url()).send().await.unwrap();
     assert_eq!(head.status(), StatusCode::OK);
-    let version: Value = client()
-        .get(emu.url().join("/api/version").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let version: Value = get_json(&emu, "/api/version").await;
     assert_eq!(version["version"], OLLAMA_VERSION);
 }
 
@@ -242,20 +231,7 @@ async fn tags_lists_installed_models_and_ps_only_loaded_ones() {
         1,
     )
     .await;
-    let get = |path: &'static str| {
-        let url = emu.url().join(path).unwrap();
-        async move {
-            client()
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
-    let tags = get("/api/tags").await;
+    let tags = get_json(&emu, "/api/tags").await;
     let names: Vec<&str> = tags["models"]
         .as_array()
         .unwrap()
@@ -265,11 +241,11 @@ async fn tags_lists_installed_models_and_ps_only_loaded_ones() {
     assert_eq!(names, ["a:1b", "b:2b"]);
     assert_eq!(tags["models"][0]["details"]["format"], "gguf");
     assert_eq!(tags["models"][0]["digest"].as_str().unwrap().len(), 64);
-    assert_eq!(get("/api/ps").await, json!({"models": []}));
+    assert_eq!(get_json(&emu, "/api/ps").await, json!({"models": []}));
     Lines::new(post(&emu, "/api/chat", chat_body("b:2b")).await)
         .all()
         .await;
-    let ps = get("/api/ps").await;
+    let ps = get_json(&emu, "/api/ps").await;
     assert_eq!(ps["models"].as_array().unwrap().len(), 1);
     assert_eq!(ps["models"][0]["name"], "b:2b");
 }
@@ -277,22 +253,8 @@ async fn tags_lists_installed_models_and_ps_only_loaded_ones() {
 #[tokio::test]
 async fn empty_emulator_lists_no_models() {
     let emu = emulator(vec![], 1).await;
-    let tags: Value = client()
-        .get(emu.url().join("/api/tags").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = get_json(&emu, "/api/tags").await;
     assert_eq!(tags, json!({"models": []}));
-    let models: Value = client()
-        .get(emu.url().join("/v1/models").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = get_json(&emu, "/v1/models").await;
     assert_eq!(models, json!({"object": "list", "data": null}));
 }

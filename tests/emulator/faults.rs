@@ -11,6 +11,15 @@ use crate::common::*;
 
 const LONG: Duration = Duration::from_secs(3600);
 
+/// A chat whose response head must come within `LONG` with status 200, read line by line.
+async fn chat_within_long(emu: &signalbox::emulator::EmulatorHandle) -> Lines {
+    let resp = timeout(LONG, post(emu, "/api/chat", chat_body(MODEL)))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    Lines::new(resp)
+}
+
 #[tokio::test]
 async fn refuse_closes_the_connection_without_a_response() {
     let emu = zero().await;
@@ -50,7 +59,7 @@ async fn hang_after_sends_k_chunks_then_nothing() {
     let emu = zero().await;
     emu.set_fault(MODEL, Fault::HangAfter { chunks: 3 })
         .unwrap();
-    let mut lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await);
+    let mut lines = chat(&emu).await;
     for _ in 0..3 {
         let line = lines.next().await.unwrap();
         assert_eq!(parse(&line)["done"], false);
@@ -99,15 +108,7 @@ async fn not_installed_is_a_404_and_the_model_leaves_the_tags() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], format!("model '{MODEL}' not found"));
-    let url = emu.url().join("/api/tags").unwrap();
-    let tags: Value = client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = get_json(&emu, "/api/tags").await;
     assert_eq!(tags, serde_json::json!({"models": []}));
 }
 
@@ -160,17 +161,13 @@ async fn no_done_ends_the_stream_without_a_done_line() {
     let emu = zero().await;
     emu.set_fault(MODEL, Fault::NoDone { chunks: Some(4) })
         .unwrap();
-    let lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-        .all()
-        .await;
+    let lines = chat(&emu).await.all().await;
     assert_eq!(lines.len(), 4);
     assert!(lines.iter().all(|l| parse(l)["done"] == false));
 
     emu.set_fault(MODEL, Fault::NoDone { chunks: None })
         .unwrap();
-    let lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-        .all()
-        .await;
+    let lines = chat(&emu).await.all().await;
     assert!(lines.len() >= 8);
     assert!(lines.iter().all(|l| parse(l)["done"] == false));
 }
@@ -180,9 +177,7 @@ async fn malformed_sends_one_line_that_is_not_json() {
     let emu = zero().await;
     emu.set_fault(MODEL, Fault::Malformed { chunks: 2 })
         .unwrap();
-    let lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-        .all()
-        .await;
+    let lines = chat(&emu).await.all().await;
     let bad: Vec<usize> = (0..lines.len())
         .filter(|i| serde_json::from_str::<Value>(&lines[*i]).is_err())
         .collect();
@@ -195,7 +190,7 @@ async fn slow_drip_stretches_the_gap_between_tokens() {
     let emu = emulator(vec![(MODEL, fixed(100, 50, 5))], 1).await;
     emu.set_fault(MODEL, Fault::SlowDrip { factor: 4.0 })
         .unwrap();
-    let mut lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await);
+    let mut lines = chat(&emu).await;
     lines.next().await.unwrap();
     let start = Instant::now();
     lines.next().await.unwrap();
@@ -206,11 +201,7 @@ async fn slow_drip_stretches_the_gap_between_tokens() {
 async fn keep_alive_only_sends_headers_and_blank_lines_but_no_tokens() {
     let emu = zero().await;
     emu.set_fault(MODEL, Fault::KeepAliveOnly).unwrap();
-    let resp = timeout(LONG, post(&emu, "/api/chat", chat_body(MODEL)))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let mut lines = Lines::new(resp);
+    let mut lines = chat_within_long(&emu).await;
     for _ in 0..3 {
         assert_eq!(lines.next().await.unwrap(), "");
     }
@@ -220,11 +211,7 @@ async fn keep_alive_only_sends_headers_and_blank_lines_but_no_tokens() {
 async fn empty_chunks_are_well_formed_but_carry_no_token() {
     let emu = zero().await;
     emu.set_fault(MODEL, Fault::EmptyChunks).unwrap();
-    let resp = timeout(LONG, post(&emu, "/api/chat", chat_body(MODEL)))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let mut lines = Lines::new(resp);
+    let mut lines = chat_within_long(&emu).await;
     for _ in 0..3 {
         let chunk = parse(&lines.next().await.unwrap());
         assert_eq!(

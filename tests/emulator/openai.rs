@@ -88,7 +88,7 @@ async fn completion_without_stream_is_one_object_with_usage() {
 }
 
 #[tokio::test]
-async fn usage_chunk_only_when_asked_for() {
+async fn no_usage_chunk_unless_asked_for() {
     let emu = zero().await;
     let mut body = completion(true);
     body.as_object_mut().unwrap().remove("stream_options");
@@ -154,15 +154,7 @@ async fn error_mid_stream_on_v1_ends_without_finish_or_done() {
 #[tokio::test]
 async fn v1_models_lists_every_model() {
     let emu = zero().await;
-    let url = emu.url().join("/v1/models").unwrap();
-    let models: Value = client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = get_json(&emu, "/v1/models").await;
     assert_eq!(models["object"], "list");
     assert_eq!(models["data"][0]["id"], MODEL);
     assert_eq!(models["data"][0]["object"], "model");

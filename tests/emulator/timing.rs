@@ -52,21 +52,9 @@ async fn first_request_pays_the_cold_load_and_later_ones_do_not() {
         ..fixed(100, 10, 3)
     };
     let emu = emulator(vec![(MODEL, profile)], 1).await;
-    let cold = parse(
-        Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-            .all()
-            .await
-            .last()
-            .unwrap(),
-    );
+    let cold = parse(chat(&emu).await.all().await.last().unwrap());
     assert_eq!(cold["load_duration"], 3_000_000_000u64);
-    let warm = parse(
-        Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-            .all()
-            .await
-            .last()
-            .unwrap(),
-    );
+    let warm = parse(chat(&emu).await.all().await.last().unwrap());
     assert!(warm.get("load_duration").is_none());
 }
 
@@ -78,18 +66,9 @@ async fn one_slot_makes_a_second_request_queue_behind_the_first() {
     };
     let emu = emulator(vec![(MODEL, profile)], 1).await;
     let start = Instant::now();
-    let (a, b) = tokio::join!(
-        async {
-            Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-                .all()
-                .await
-        },
-        async {
-            Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-                .all()
-                .await
-        },
-    );
+    let (a, b) = tokio::join!(async { chat(&emu).await.all().await }, async {
+        chat(&emu).await.all().await
+    },);
     assert_eq!(start.elapsed(), Duration::from_millis(2800));
     let loads: Vec<u64> = [a, b]
         .iter()
@@ -110,18 +89,9 @@ async fn load_penalty_slows_concurrent_requests() {
     };
     let emu = emulator(vec![(MODEL, profile)], 1).await;
     let start = Instant::now();
-    tokio::join!(
-        async {
-            Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-                .all()
-                .await
-        },
-        async {
-            Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-                .all()
-                .await
-        },
-    );
+    tokio::join!(async { chat(&emu).await.all().await }, async {
+        chat(&emu).await.all().await
+    },);
     // Alone it takes 1.4 s; with two generating at once each latency is up to doubled.
     let elapsed = start.elapsed();
     assert!(
@@ -141,9 +111,7 @@ async fn run(seed: u64) -> Vec<(String, Value)> {
     let emu = emulator(vec![(MODEL, profile)], seed).await;
     let mut out = Vec::new();
     for _ in 0..3 {
-        let lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-            .all()
-            .await;
+        let lines = chat(&emu).await.all().await;
         let (done, tokens) = lines.split_last().unwrap();
         let text: String = tokens
             .iter()
@@ -182,7 +150,7 @@ async fn client_seed_gives_the_same_answer_to_the_same_prompt() {
 #[tokio::test(start_paused = true)]
 async fn client_dropping_mid_stream_stops_generation_and_counts_as_cancelled() {
     let emu = emulator(vec![(MODEL, fixed(100, 100, 200))], 1).await;
-    let mut lines = Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await);
+    let mut lines = chat(&emu).await;
     lines.next().await.unwrap();
     lines.next().await.unwrap();
     assert_eq!(emu.stats().model(MODEL).in_flight, 1);
@@ -215,9 +183,7 @@ async fn client_dropping_before_the_first_token_counts_as_cancelled() {
 async fn served_requests_are_counted_per_model() {
     let emu = zero().await;
     for _ in 0..3 {
-        Lines::new(post(&emu, "/api/chat", chat_body(MODEL)).await)
-            .all()
-            .await;
+        chat(&emu).await.all().await;
     }
     let stats = emu.stats().model(MODEL);
     assert_eq!(

@@ -2,6 +2,7 @@
 
 mod emulator;
 mod fallback;
+mod hedge;
 mod overhead;
 mod routing;
 mod snapshot;
@@ -36,6 +37,8 @@ pub fn config(models: usize, timeouts: TimeoutConfig) -> Config {
             m
         })
         .collect();
+    // These tests were written against p95's choices.
+    config.routing.strategy = signalbox::config::StrategyKind::P95;
     config.routing.warmup = 0;
     config.routing.probe_every = 0;
     config

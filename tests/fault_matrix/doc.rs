@@ -77,3 +77,21 @@ fn every_fault_has_one_row_per_protocol_and_a_test_per_row() {
         assert!(needs_a_row(&fault));
     }
 }
+
+#[test]
+fn the_readme_shows_the_same_matrix_as_the_document() {
+    let readme = include_str!("../../README.md");
+    let table_rows = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("| ") && l.split('|').count() == 9)
+            .filter(|l| !l.starts_with("| fault ") && !l.starts_with("|--"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(
+        table_rows(readme),
+        doc_rows(),
+        "README.md's fault matrix differs from the document's"
+    );
+}

@@ -67,14 +67,7 @@ async fn chain(bulkhead: BulkheadConfig, breaker: BreakerConfig) -> Chain {
 #[tokio::test]
 async fn answers_from_the_emulator_arrive_in_ollamas_format_with_its_figures() {
     let chain = chain(BulkheadConfig::default(), BreakerConfig::default()).await;
-    let got = raw(
-        chain.addr,
-        "POST",
-        "/api/chat",
-        &[],
-        &chat_body("signalbox", "hello", true),
-    )
-    .await;
+    let got = raw_chat(chain.addr, "signalbox", "hello", true).await;
     assert_eq!(got.status, 200, "{}", got.body);
     let lines = ndjson(&got.body);
     let done = lines.last().unwrap();

@@ -20,14 +20,7 @@ async fn a_full_bulkhead_is_503_with_retry_after() {
         .unwrap()
         .unwrap();
 
-    let got = raw(
-        proxy.addr,
-        "POST",
-        "/api/chat",
-        &[],
-        &chat_body("only", "more", false),
-    )
-    .await;
+    let got = raw_chat(proxy.addr, "only", "more", false).await;
     assert_eq!(got.status, 503);
     assert!(got.header("retry-after").is_some());
     let v: serde_json::Value = serde_json::from_str(&got.body).unwrap();
@@ -67,14 +60,7 @@ async fn every_model_failing_is_503_naming_each_model() {
 #[tokio::test]
 async fn a_pinned_model_failing_mid_stream_ends_with_an_error_line() {
     let proxy = Running::start(vec![TestModel::new("midway", Behaviour::Midway)]).await;
-    let got = raw(
-        proxy.addr,
-        "POST",
-        "/api/chat",
-        &[],
-        &chat_body("midway", "a b c", true),
-    )
-    .await;
+    let got = raw_chat(proxy.addr, "midway", "a b c", true).await;
     assert_eq!(got.status, 200);
     let lines = ndjson(&got.body);
     assert_eq!(lines[0]["message"]["content"], "echo:");
@@ -102,14 +88,7 @@ async fn an_unknown_model_is_404_and_never_reaches_the_engine() {
         },
     )])
     .await;
-    let got = raw(
-        proxy.addr,
-        "POST",
-        "/api/chat",
-        &[],
-        &chat_body("llama3.2", "q", false),
-    )
-    .await;
+    let got = raw_chat(proxy.addr, "llama3.2", "q", false).await;
     assert_eq!(got.status, 404);
     assert_eq!(got.body, r#"{"error":"model 'llama3.2' not found"}"#);
     assert_eq!(proxy.engine.snapshot().models[0].counters.requests, 0);

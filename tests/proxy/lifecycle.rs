@@ -16,19 +16,23 @@ async fn first_chunk(response: &mut reqwest::Response) -> String {
     String::from_utf8(chunk.to_vec()).unwrap()
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+/// Ask `model` for a streamed answer to `prompt`; the response is back once its head is.
+async fn stream_chat(proxy: &Running, model: &str, prompt: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(proxy.url("/api/chat"))
+        .body(chat_body(model, prompt, true))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn a_client_that_disconnects_cancels_the_upstream_request() {
     let proxy = Running::start(vec![TestModel::new("hang", Behaviour::Hang)]).await;
-    let mut response = client()
-        .post(proxy.url("/api/chat"))
-        .body(chat_body("hang", "q", true))
-        .send()
-        .await
-        .unwrap();
+    let mut response = stream_chat(&proxy, "hang", "q").await;
     assert!(first_chunk(&mut response).await.contains("echo:"));
     assert_eq!(proxy.engine.snapshot().models[0].in_flight, 1);
     drop(response);
@@ -46,27 +50,16 @@ async fn shutdown_drains_answers_in_flight_then_returns() {
         ..ProxyConfig::default()
     };
     let mut proxy = Running::with_config(vec![TestModel::new("slow", slow)], config).await;
-    let mut response = client()
-        .post(proxy.url("/api/chat"))
-        .body(chat_body("slow", "a b c d e", true))
-        .send()
-        .await
-        .unwrap();
+    let mut response = stream_chat(&proxy, "slow", "a b c d e").await;
     first_chunk(&mut response).await;
     proxy.shutdown();
 
-    let rest = tokio::time::timeout(Duration::from_secs(5), response.text())
-        .await
-        .unwrap()
-        .unwrap();
+    let rest = rest_of(response).await;
     assert!(
         rest.lines().last().unwrap().contains(r#""done":true"#),
         "{rest}"
     );
-    let result = tokio::time::timeout(Duration::from_secs(5), &mut proxy.task)
-        .await
-        .unwrap()
-        .unwrap();
+    let result = ended(&mut proxy.task).await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(proxy.backends[0].cancelled.load(Ordering::SeqCst), 0);
 }
@@ -79,27 +72,16 @@ async fn shutdown_cuts_answers_that_outlast_the_grace_period() {
     };
     let mut proxy =
         Running::with_config(vec![TestModel::new("hang", Behaviour::Hang)], config).await;
-    let mut response = client()
-        .post(proxy.url("/api/chat"))
-        .body(chat_body("hang", "q", true))
-        .send()
-        .await
-        .unwrap();
+    let mut response = stream_chat(&proxy, "hang", "q").await;
     first_chunk(&mut response).await;
     proxy.shutdown();
 
-    let rest = tokio::time::timeout(Duration::from_secs(5), response.text())
-        .await
-        .unwrap()
-        .unwrap();
+    let rest = rest_of(response).await;
     assert!(
         rest.lines().last().unwrap().contains("shutting down"),
         "{rest}"
     );
-    let result = tokio::time::timeout(Duration::from_secs(5), &mut proxy.task)
-        .await
-        .unwrap()
-        .unwrap();
+    let result = ended(&mut proxy.task).await;
     assert!(result.is_ok(), "{result:?}");
     proxy.wait_cancelled(0, 1).await;
 }

@@ -214,14 +214,7 @@ async fn metrics_parse_strictly_and_count_the_requests_sent() {
     ])
     .await;
     for i in 0..5 {
-        let got = raw(
-            proxy.addr,
-            "POST",
-            "/api/chat",
-            &[],
-            &chat_body("signalbox", "q", i % 2 == 0),
-        )
-        .await;
+        let got = raw_chat(proxy.addr, "signalbox", "q", i % 2 == 0).await;
         assert_eq!(got.status, 200);
     }
     for _ in 0..3 {
@@ -234,18 +227,7 @@ async fn metrics_parse_strictly_and_count_the_requests_sent() {
         );
     }
     for _ in 0..2 {
-        assert_eq!(
-            raw(
-                proxy.addr,
-                "POST",
-                "/api/chat",
-                &[],
-                &chat_body("nope", "q", true)
-            )
-            .await
-            .status,
-            404
-        );
+        assert_eq!(raw_chat(proxy.addr, "nope", "q", true).await.status, 404);
     }
     proxy.wait_idle().await;
 

@@ -4,20 +4,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-const DONE_KEYS: [&str; 11] = [
-    "model",
-    "created_at",
-    "message",
-    "done",
-    "done_reason",
-    "total_duration",
-    "load_duration",
-    "prompt_eval_count",
-    "prompt_eval_duration",
-    "eval_count",
-    "eval_duration",
-];
-
 fn echo_models() -> Vec<TestModel> {
     let echo = Behaviour::Echo {
         delay: Duration::ZERO,
@@ -31,14 +17,7 @@ fn echo_models() -> Vec<TestModel> {
 #[tokio::test]
 async fn routed_chat_streams_strict_ndjson_ending_with_the_done_line() {
     let proxy = Running::start(echo_models()).await;
-    let got = raw(
-        proxy.addr,
-        "POST",
-        "/api/chat",
-        &[],
-        &chat_body("signalbox", "hello proxy world", true),
-    )
-    .await;
+    let got = raw_chat(proxy.addr, "signalbox", "hello proxy world", true).await;
 
     assert_eq!(got.status, 200);
     assert_eq!(got.header("content-type"), Some("application/x-ndjson"));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv-clients with Ollama's and OpenAI's official Python clients, for the proxy's
-# real-client test (tests/proxy/python_clients.rs runs tests/python/clients.py with it).
+# real-client tests (src/proxy/tests/python_clients.rs and tests/proxy/python.rs run
+# tests/python/clients.py with it).
 # Without network access to PyPI it prints one SKIPPED line and exits 0; the Rust test
 # then skips too, saying so.
 set -uo pipefail

@@ -5,13 +5,12 @@
 //! `http://127.0.0.1:8080/v1` both send to `http://127.0.0.1:8080/v1/chat/completions`.
 
 use std::fmt;
-use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::http::{self, BuildError, Exchange};
+use super::http::{self, BuildError, ChatEndpoint};
 use super::{Backend, ChatRequest, ChunkStream, Message};
 use crate::config::ModelConfig;
 
@@ -24,10 +23,8 @@ use stream::OpenAiStream;
 /// it is never printed, `Debug` included.
 #[derive(Clone)]
 pub struct OpenAiBackend {
-    client: reqwest::Client,
-    chat_url: Url,
+    endpoint: ChatEndpoint,
     defaults: Defaults,
-    connect: Duration,
     has_api_key: bool,
 }
 
@@ -40,7 +37,7 @@ struct Defaults {
 impl fmt::Debug for OpenAiBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiBackend")
-            .field("chat_url", &self.chat_url.as_str())
+            .field("chat_url", &self.chat_url().as_str())
             .field("model", &self.defaults.model)
             .field(
                 "api_key",
@@ -68,45 +65,30 @@ impl OpenAiBackend {
     /// A backend for a configured model. Fails when `api_key_env` names a variable that is
     /// not set, or the HTTP client cannot be built.
     pub fn new(model: &ModelConfig) -> Result<Self, BuildError> {
-        let bad_url = || BuildError::BadUrl {
-            model: model.name.clone(),
-            url: model.base_url.to_string(),
-        };
-        let root = api_root(&model.base_url).ok_or_else(bad_url)?;
-        let chat_url = http::endpoint(&root, "chat/completions").ok_or_else(bad_url)?;
+        let root = api_root(&model.base_url).ok_or_else(|| http::bad_url(model))?;
         let bearer = http::bearer_from_env(model)?;
         let has_api_key = bearer.is_some();
-        let client = http::client(&model.name, &model.base_url, model.timeouts.connect, bearer)?;
         Ok(OpenAiBackend {
-            client,
-            chat_url,
+            endpoint: ChatEndpoint::new(model, &root, "chat/completions", bearer)?,
             defaults: Defaults {
                 model: model.server_model().to_string(),
                 options: model.options.clone(),
             },
-            connect: model.timeouts.connect,
             has_api_key,
         })
     }
 
     /// Where chat requests go.
     pub fn chat_url(&self) -> &Url {
-        &self.chat_url
+        self.endpoint.url()
     }
 }
 
 impl Backend for OpenAiBackend {
     fn chat(&self, request: ChatRequest) -> ChunkStream {
         let body = ChatBody::new(&request, &self.defaults);
-        let model = body.model.to_string();
-        let sending = self.client.post(self.chat_url.clone()).json(&body).send();
-        http::drive(Exchange {
-            sending: Box::pin(sending),
-            url: self.chat_url.clone(),
-            model,
-            connect: self.connect,
-            protocol: OpenAiStream::default(),
-        })
+        self.endpoint
+            .post(&body, body.model, OpenAiStream::default())
     }
 }
 
@@ -130,21 +112,14 @@ struct StreamOptions {
 
 impl<'a> ChatBody<'a> {
     fn new(request: &'a ChatRequest, defaults: &'a Defaults) -> Self {
-        let mut options = defaults.options.clone();
-        options.extend(request.options.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let model = if request.model.is_empty() {
-            &defaults.model
-        } else {
-            &request.model
-        };
         ChatBody {
-            model,
+            model: http::model_for(request, &defaults.model),
             messages: &request.messages,
             stream: true,
             stream_options: StreamOptions {
                 include_usage: true,
             },
-            sampling: sampling_fields(options),
+            sampling: sampling_fields(http::merged_options(&defaults.options, request)),
             response_format: request.format.as_ref().and_then(response_format),
         }
     }
@@ -189,6 +164,7 @@ fn response_format(format: &Value) -> Option<Value> {
         _ => None,
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::backend::decode::{DecodeError, SseDecoder};
+use crate::backend::decode::{DecodeError, SseDecoder, SseEvent};
 use crate::backend::http::{self, Protocol};
 use crate::backend::{BackendError, Chunk, FinalStats};
 
@@ -71,11 +71,9 @@ pub(crate) struct OpenAiStream {
 type Out = VecDeque<Result<Chunk, BackendError>>;
 
 impl OpenAiStream {
-    /// Handles one event; false once the answer is over.
-    fn event(&mut self, data: &[u8], out: &mut Out) -> bool {
-        let more = self.interpret(data, out);
-        self.over = !more;
-        more
+    /// Handles one event; marks the stream over once the answer is.
+    fn event(&mut self, data: &[u8], out: &mut Out) {
+        self.over = !self.interpret(data, out);
     }
 
     fn interpret(&mut self, data: &[u8], out: &mut Out) -> bool {
@@ -134,6 +132,23 @@ impl OpenAiStream {
             message: error.to_string(),
         }));
     }
+
+    /// Handles every event `next` gives until it has no more; false once the answer is
+    /// over.
+    fn drain(
+        &mut self,
+        out: &mut Out,
+        next: fn(&mut SseDecoder) -> Result<Option<SseEvent>, DecodeError>,
+    ) -> bool {
+        while !self.over {
+            match next(&mut self.events) {
+                Ok(Some(event)) => self.event(&event.data, out),
+                Ok(None) => return true,
+                Err(error) => self.refused(error, out),
+            }
+        }
+        false
+    }
 }
 
 impl Protocol for OpenAiStream {
@@ -145,33 +160,12 @@ impl Protocol for OpenAiStream {
             self.preamble.extend_from_slice(&bytes);
         }
         self.events.push(bytes);
-        loop {
-            match self.events.next_event() {
-                Ok(Some(event)) => {
-                    if !self.event(&event.data, out) {
-                        return;
-                    }
-                }
-                Ok(None) => return,
-                Err(error) => return self.refused(error, out),
-            }
-        }
+        self.drain(out, SseDecoder::next_event);
     }
 
     fn end(&mut self, out: &mut Out) {
-        if self.over {
+        if !self.drain(out, SseDecoder::finish) {
             return;
-        }
-        loop {
-            match self.events.finish() {
-                Ok(Some(event)) => {
-                    if !self.event(&event.data, out) {
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => return self.refused(error, out),
-            }
         }
         if self.finished {
             // Some servers close right after the finish chunk, without `[DONE]`.
@@ -188,13 +182,10 @@ impl Protocol for OpenAiStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::http::{check_split, decode_split};
 
     fn decode(body: &str) -> Vec<Result<Chunk, BackendError>> {
-        let mut stream = OpenAiStream::default();
-        let mut out = VecDeque::new();
-        stream.read(Bytes::copy_from_slice(body.as_bytes()), &mut out);
-        stream.end(&mut out);
-        out.into_iter().collect()
+        decode_split::<OpenAiStream>(body.as_bytes(), &[])
     }
 
     #[test]
@@ -250,27 +241,7 @@ mod tests {
                 body.push_str(&format!("data: {chunk}\r\n\r\n"));
             }
             body.push_str("data: [DONE]\n\n");
-            let decode_split = |cuts: &[usize]| {
-                let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
-                cuts.sort_unstable();
-                let mut stream = OpenAiStream::default();
-                let mut out = VecDeque::new();
-                let mut start = 0;
-                for cut in cuts.into_iter().chain([body.len()]) {
-                    stream.read(Bytes::copy_from_slice(&body.as_bytes()[start..cut]), &mut out);
-                    start = cut;
-                }
-                stream.end(&mut out);
-                out.into_iter().collect::<Vec<_>>()
-            };
-            let whole = decode_split(&[]);
-            proptest::prop_assert_eq!(&decode_split(&cuts), &whole);
-            let joined: String = whole.iter().filter_map(|c| match c {
-                Ok(Chunk::Delta(text)) => Some(text.as_str()),
-                _ => None,
-            }).collect();
-            proptest::prop_assert_eq!(joined, words.concat());
-            proptest::prop_assert!(matches!(whole.last(), Some(Ok(Chunk::Done(_)))));
+            check_split::<OpenAiStream>(body.as_bytes(), &cuts, &words.concat())?;
         }
     }
 }

@@ -79,6 +79,12 @@ fn read_routing(r: &mut Reader<'_>, layers: Vec<Table<'_, '_>>) -> RoutingConfig
     if let Some(n) = field(r, l, "probe_every", "routing.probe_every", Reader::count) {
         routing.probe_every = n;
     }
+    if let Some(on) = field(r, l, "hedge", "routing.hedge", Reader::boolean) {
+        routing.hedge = on;
+    }
+    if let Some(share) = field(r, l, "hedge_budget", "routing.hedge_budget", Reader::number) {
+        routing.hedge_budget = share;
+    }
     routing
 }
 

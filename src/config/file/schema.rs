@@ -13,39 +13,35 @@ const BREAKER: &[(&str, Shape)] = &[
     ("probe_timeout", V),
     ("failure_rate", Shape::Table(FAILURE_RATE)),
 ];
-const DEFAULTS: &[(&str, Shape)] = &[
-    ("backend", V),
-    ("url", V),
-    ("api_key_env", V),
-    ("timeout", V),
-    ("first_token_timeout", V),
-    ("stall_timeout", V),
-    ("connect_timeout", V),
-    ("keep_alive", V),
-    ("bulkhead", Shape::Table(BULKHEAD)),
-    ("breaker", Shape::Table(BREAKER)),
-    ("options", Shape::AnyTable),
-];
-const MODEL: &[(&str, Shape)] = &[
-    ("name", V),
-    ("server_model", V),
-    ("backend", V),
-    ("url", V),
-    ("api_key_env", V),
-    ("timeout", V),
-    ("first_token_timeout", V),
-    ("stall_timeout", V),
-    ("connect_timeout", V),
-    ("keep_alive", V),
-    ("bulkhead", Shape::Table(BULKHEAD)),
-    ("breaker", Shape::Table(BREAKER)),
-    ("options", Shape::AnyTable),
-];
+/// The keys a model takes, after `first`: `[defaults]` holds them too, so the two lists
+/// cannot drift apart.
+macro_rules! model_keys {
+    ($($first:expr),*) => {
+        &[
+            $($first,)*
+            ("backend", V),
+            ("url", V),
+            ("api_key_env", V),
+            ("timeout", V),
+            ("first_token_timeout", V),
+            ("stall_timeout", V),
+            ("connect_timeout", V),
+            ("keep_alive", V),
+            ("bulkhead", Shape::Table(BULKHEAD)),
+            ("breaker", Shape::Table(BREAKER)),
+            ("options", Shape::AnyTable),
+        ]
+    };
+}
+const DEFAULTS: &[(&str, Shape)] = model_keys!();
+const MODEL: &[(&str, Shape)] = model_keys!(("name", V), ("server_model", V));
 const ROUTING: &[(&str, Shape)] = &[
     ("strategy", V),
     ("warmup", V),
     ("window", V),
     ("probe_every", V),
+    ("hedge", V),
+    ("hedge_budget", V),
 ];
 const PROXY: &[(&str, Shape)] = &[
     ("listen", V),

@@ -18,6 +18,8 @@ pub(super) fn to_toml(config: &Config) -> String {
         "probe_every".into(),
         i64::from(config.routing.probe_every).into(),
     );
+    routing.insert("hedge".into(), config.routing.hedge.into());
+    routing.insert("hedge_budget".into(), config.routing.hedge_budget.into());
     root.insert("routing".into(), routing.into());
 
     let models = config

@@ -187,6 +187,7 @@ impl<'a> Attempt<'a> {
                     _ => None,
                 },
                 failed: matches!(end, End::Failure(_)),
+                took: now - self.start,
             };
             self.inner.strategy().observe(&observation);
         }

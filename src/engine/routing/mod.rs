@@ -7,11 +7,15 @@
 //! skipping at once any whose breaker or bulkhead refuses, so a strategy may list every
 //! model and leave admission to the engine.
 
+pub mod ewma;
 mod p95;
 mod round_robin;
+mod warm_up;
 
+pub use ewma::Ewma;
 pub use p95::P95;
 pub use round_robin::RoundRobin;
+pub use warm_up::WarmUp;
 
 use std::time::Duration;
 
@@ -82,6 +86,9 @@ pub struct Observation {
     pub sample: Option<Sample>,
     /// It counted against the model's breaker.
     pub failed: bool,
+    /// From the attempt's start (bulkhead queue included) to its end; for a failure, how
+    /// long the model kept the request before it failed.
+    pub took: Duration,
 }
 
 /// Orders the models for one request.
@@ -103,6 +110,8 @@ pub fn build(kind: StrategyKind, config: &RoutingConfig) -> Box<dyn Strategy> {
     match kind {
         StrategyKind::P95 => Box::new(P95::new(config)),
         StrategyKind::RoundRobin => Box::new(RoundRobin),
+        StrategyKind::PeakEwma => Box::new(WarmUp::new(config.warmup, Ewma::peak())),
+        StrategyKind::TtftEwma => Box::new(WarmUp::new(config.warmup, Ewma::first_token())),
     }
 }
 

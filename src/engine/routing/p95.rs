@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::round_robin::rotation;
+use super::warm_up::warm_up_order;
 use super::{Candidate, ModelView, RoutingContext, Strategy};
 use crate::backend::fmt_duration as fmt_latency;
 use crate::config::RoutingConfig;
@@ -49,12 +49,8 @@ impl Strategy for P95 {
     }
 
     fn order(&mut self, models: &[ModelView], cx: RoutingContext) -> Vec<Candidate> {
-        if cx.seq < u64::from(self.warmup) {
-            let mut c = rotation(models, cx.seq, "warm-up round-robin");
-            if let Some(first) = c.first_mut() {
-                first.reason = format!("warm-up round-robin {}/{}", cx.seq + 1, self.warmup);
-            }
-            return c;
+        if let Some(order) = warm_up_order(models, cx.seq, self.warmup) {
+            return order;
         }
 
         // Forget "tried" marks of models that have been measured since.

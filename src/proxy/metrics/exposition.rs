@@ -2,11 +2,11 @@
 
 use std::fmt::Write;
 
-use crate::engine::{BreakerState, EngineSnapshot};
+use crate::engine::{BreakerState, EngineSnapshot, ModelSnapshot};
 
 /// The per-model counters and gauges, straight from the engine's snapshot.
 pub(super) fn render_snapshot(out: &mut String, snapshot: &EngineSnapshot) {
-    type Pick = fn(&crate::engine::ModelSnapshot) -> u64;
+    type Pick = fn(&ModelSnapshot) -> u64;
     let counters: [(&str, &str, Pick); 4] = [
         (
             "signalbox_attempts_total",
@@ -30,78 +30,67 @@ pub(super) fn render_snapshot(out: &mut String, snapshot: &EngineSnapshot) {
         ),
     ];
     for (name, help, pick) in counters {
-        header(out, name, help, "counter");
-        for m in &snapshot.models {
-            let _ = writeln!(out, "{name}{{model=\"{}\"}} {}", label(&m.name), pick(m));
-        }
+        per_model(out, snapshot, (name, help, "counter"), pick);
     }
 
-    header(
+    by_label(
         out,
-        "signalbox_attempt_outcomes_total",
-        "Finished attempts by outcome.",
-        "counter",
+        snapshot,
+        (
+            "signalbox_attempt_outcomes_total",
+            "Finished attempts by outcome.",
+            "counter",
+        ),
+        "outcome",
+        |m| {
+            let c = &m.counters;
+            [
+                ("success", c.successes),
+                ("failure", c.failures),
+                ("cancelled", c.cancelled),
+                ("busy", c.busy),
+                ("bad_request", c.bad_requests),
+            ]
+        },
     );
-    for m in &snapshot.models {
-        let c = &m.counters;
-        for (outcome, n) in [
-            ("success", c.successes),
-            ("failure", c.failures),
-            ("cancelled", c.cancelled),
-            ("busy", c.busy),
-            ("bad_request", c.bad_requests),
-        ] {
-            let _ = writeln!(
-                out,
-                "signalbox_attempt_outcomes_total{{model=\"{}\",outcome=\"{outcome}\"}} {n}",
-                label(&m.name)
-            );
-        }
-    }
-
-    header(
+    by_label(
         out,
-        "signalbox_rejections_total",
-        "Attempts refused before sending, by reason.",
-        "counter",
+        snapshot,
+        (
+            "signalbox_rejections_total",
+            "Attempts refused before sending, by reason.",
+            "counter",
+        ),
+        "reason",
+        |m| {
+            let c = &m.counters;
+            [
+                ("circuit_open", c.rejected_open),
+                ("bulkhead_full", c.rejected_full),
+                ("not_installed", c.rejected_not_installed),
+            ]
+        },
     );
-    for m in &snapshot.models {
-        let c = &m.counters;
-        for (reason, n) in [
-            ("circuit_open", c.rejected_open),
-            ("bulkhead_full", c.rejected_full),
-            ("not_installed", c.rejected_not_installed),
-        ] {
-            let _ = writeln!(
-                out,
-                "signalbox_rejections_total{{model=\"{}\",reason=\"{reason}\"}} {n}",
-                label(&m.name)
-            );
-        }
-    }
-
-    header(
+    by_label(
         out,
-        "signalbox_breaker_state",
-        "1 for the breaker's current state, 0 for the others.",
-        "gauge",
+        snapshot,
+        (
+            "signalbox_breaker_state",
+            "1 for the breaker's current state, 0 for the others.",
+            "gauge",
+        ),
+        "state",
+        |m| {
+            let on = |state| u64::from(m.breaker.state == state);
+            [
+                ("closed", on(BreakerState::Closed)),
+                ("open", on(BreakerState::Open)),
+                ("half_open", on(BreakerState::HalfOpen)),
+            ]
+        },
     );
-    for m in &snapshot.models {
-        for (state, name) in [
-            (BreakerState::Closed, "closed"),
-            (BreakerState::Open, "open"),
-            (BreakerState::HalfOpen, "half_open"),
-        ] {
-            let on = u8::from(m.breaker.state == state);
-            let _ = writeln!(
-                out,
-                "signalbox_breaker_state{{model=\"{}\",state=\"{name}\"}} {on}",
-                label(&m.name)
-            );
-        }
-    }
 
-    type Gauge = fn(&crate::engine::ModelSnapshot) -> usize;
+    type Gauge = fn(&ModelSnapshot) -> usize;
     let gauges: [(&str, &str, Gauge); 4] = [
         (
             "signalbox_bulkhead_in_flight",
@@ -125,10 +114,7 @@ pub(super) fn render_snapshot(out: &mut String, snapshot: &EngineSnapshot) {
         ),
     ];
     for (name, help, pick) in gauges {
-        header(out, name, help, "gauge");
-        for m in &snapshot.models {
-            let _ = writeln!(out, "{name}{{model=\"{}\"}} {}", label(&m.name), pick(m));
-        }
+        per_model(out, snapshot, (name, help, "gauge"), pick);
     }
 
     header(
@@ -148,6 +134,43 @@ pub(super) fn render_snapshot(out: &mut String, snapshot: &EngineSnapshot) {
                     value.as_secs_f64()
                 );
             }
+        }
+    }
+}
+
+/// A metric's name, help text and type.
+type Family<'a> = (&'a str, &'a str, &'a str);
+
+/// A family with one series per model.
+fn per_model<T: std::fmt::Display>(
+    out: &mut String,
+    snapshot: &EngineSnapshot,
+    (name, help, kind): Family<'_>,
+    pick: impl Fn(&ModelSnapshot) -> T,
+) {
+    header(out, name, help, kind);
+    for m in &snapshot.models {
+        let _ = writeln!(out, "{name}{{model=\"{}\"}} {}", label(&m.name), pick(m));
+    }
+}
+
+/// A family with one series per model and value of a second label, `key`, in the order
+/// `pick` gives them.
+fn by_label<const N: usize>(
+    out: &mut String,
+    snapshot: &EngineSnapshot,
+    (name, help, kind): Family<'_>,
+    key: &str,
+    pick: impl Fn(&ModelSnapshot) -> [(&'static str, u64); N],
+) {
+    header(out, name, help, kind);
+    for m in &snapshot.models {
+        for (value, n) in pick(m) {
+            let _ = writeln!(
+                out,
+                "{name}{{model=\"{}\",{key}=\"{value}\"}} {n}",
+                label(&m.name)
+            );
         }
     }
 }

@@ -35,7 +35,7 @@ fn openai_error(got: &Got) -> (String, String) {
 #[tokio::test]
 async fn empty_body_is_400_missing_request_body() {
     let h = Harness::start(Script::default()).await;
-    let got = got(h.post("/api/chat", "").await).await;
+    let got = h.post_got("/api/chat", "").await;
     assert_eq!(got.status, 400);
     assert_eq!(ollama_error(&got), "missing request body");
 }
@@ -43,11 +43,11 @@ async fn empty_body_is_400_missing_request_body() {
 #[tokio::test]
 async fn malformed_json_is_400_in_each_clients_shape() {
     let h = Harness::start(Script::default()).await;
-    let native = got(h.post("/api/generate", "{not json").await).await;
+    let native = h.post_got("/api/generate", "{not json").await;
     assert_eq!(native.status, 400);
     assert!(!ollama_error(&native).is_empty());
 
-    let openai = got(h.post("/v1/chat/completions", "{not json").await).await;
+    let openai = h.post_got("/v1/chat/completions", "{not json").await;
     assert_eq!(openai.status, 400);
     assert_eq!(openai_error(&openai).1, "invalid_request_error");
 }
@@ -55,7 +55,9 @@ async fn malformed_json_is_400_in_each_clients_shape() {
 #[tokio::test]
 async fn wrong_field_type_is_400() {
     let h = Harness::start(Script::default()).await;
-    let got = got(h.post("/api/chat", r#"{"model":7,"messages":[]}"#).await).await;
+    let got = h
+        .post_got("/api/chat", r#"{"model":7,"messages":[]}"#)
+        .await;
     assert_eq!(got.status, 400);
     assert!(ollama_error(&got).contains("invalid type"));
 }
@@ -63,24 +65,22 @@ async fn wrong_field_type_is_400() {
 #[tokio::test]
 async fn missing_model_is_400_model_is_required() {
     let h = Harness::start(Script::default()).await;
-    let native = got(h
-        .post(
+    let native = h
+        .post_got(
             "/api/chat",
             r#"{"messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
     assert_eq!(
         (native.status, ollama_error(&native).as_str()),
         (400, "model is required")
     );
-    let openai = got(h
-        .post(
+    let openai = h
+        .post_got(
             "/v1/chat/completions",
             r#"{"messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
     assert_eq!(openai.status, 400);
     assert_eq!(openai_error(&openai).0, "model is required");
 }
@@ -88,13 +88,12 @@ async fn missing_model_is_400_model_is_required() {
 #[tokio::test]
 async fn empty_openai_messages_is_400_too_short() {
     let h = Harness::start(Script::default()).await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/v1/chat/completions",
             r#"{"model":"signalbox","messages":[]}"#,
         )
-        .await)
-    .await;
+        .await;
     assert_eq!(got.status, 400);
     assert_eq!(openai_error(&got).0, "[] is too short - 'messages'");
 }
@@ -102,29 +101,27 @@ async fn empty_openai_messages_is_400_too_short() {
 #[tokio::test]
 async fn unknown_model_is_404_naming_it_as_sent() {
     let h = Harness::start(Script::default()).await;
-    let native = got(h
-        .post(
+    let native = h
+        .post_got(
             "/api/chat",
             r#"{"model":"llama3.2","messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
     assert_eq!(
         (native.status, ollama_error(&native).as_str()),
         (404, "model 'llama3.2' not found")
     );
-    let generate = got(h.post("/api/generate", r#"{"prompt":"q"}"#).await).await;
+    let generate = h.post_got("/api/generate", r#"{"prompt":"q"}"#).await;
     assert_eq!(
         (generate.status, ollama_error(&generate).as_str()),
         (404, "model '' not found")
     );
-    let openai = got(h
-        .post(
+    let openai = h
+        .post_got(
             "/v1/chat/completions",
             r#"{"model":"gpt-4o","messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
     assert_eq!(openai.status, 404);
     assert_eq!(
         openai_error(&openai),
@@ -144,10 +141,10 @@ async fn body_over_the_limit_is_413_in_each_clients_shape() {
         r#"{{"model":"signalbox","messages":[{{"role":"user","content":"{}"}}]}}"#,
         "x".repeat(100)
     );
-    let native = got(h.post("/api/chat", &big).await).await;
+    let native = h.post_got("/api/chat", &big).await;
     assert_eq!(native.status, 413);
     assert!(ollama_error(&native).contains("max_body_bytes"));
-    let openai = got(h.post("/v1/chat/completions", &big).await).await;
+    let openai = h.post_got("/v1/chat/completions", &big).await;
     assert_eq!(openai.status, 413);
     assert_eq!(openai_error(&openai).1, "invalid_request_error");
 
@@ -205,7 +202,7 @@ async fn full_queues_are_503_busy_with_retry_after_and_each_reason() {
         ),
     ]))
     .await;
-    let got = got(h.post("/api/chat", CHAT).await).await;
+    let got = h.post_got("/api/chat", CHAT).await;
     assert_eq!(got.status, 503);
     assert_eq!(got.headers["retry-after"], "3");
     let message = ollama_error(&got);
@@ -234,13 +231,12 @@ async fn every_model_failing_is_503_with_each_reason_in_openai_shape() {
         ("gemma2:2b", AttemptError::Backend(BackendError::CutShort)),
     ]))
     .await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/v1/chat/completions",
             r#"{"model":"signalbox","stream":true,"messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
     assert_eq!(got.status, 503);
     assert!(got.headers.contains_key("retry-after"));
     let (message, kind) = openai_error(&got);
@@ -277,7 +273,7 @@ async fn failure_after_streaming_started_is_an_error_line_without_done() {
         )],
     };
     let h = Harness::start(fails_after_first_token(ReplyEvent::Failed(failed))).await;
-    let got = got(h.post("/api/chat", CHAT).await).await;
+    let got = h.post_got("/api/chat", CHAT).await;
     assert_eq!(got.status, 200);
     let lines = ndjson(&got.body);
     assert_eq!(lines.len(), 2);
@@ -294,13 +290,12 @@ async fn fallback_after_streaming_started_ends_the_stream_with_an_error() {
         next: "gemma2:2b".into(),
     };
     let h = Harness::start(fails_after_first_token(retry)).await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/v1/chat/completions",
             r#"{"model":"signalbox","stream":true,"messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
     assert_eq!(got.status, 200);
     let events = sse(&got.body);
     assert_ne!(events.last().unwrap(), "[DONE]");
@@ -343,13 +338,12 @@ async fn non_streaming_answer_survives_a_late_fallback() {
         hang: false,
     };
     let h = Harness::start(script).await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/api/chat",
             r#"{"model":"signalbox","stream":false,"messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
     let v: serde_json::Value = serde_json::from_str(&got.body).unwrap();
     assert_eq!(v["message"]["content"], "whole");
     assert_eq!(got.headers["x-signalbox-model"], "gemma2:2b");

@@ -78,19 +78,13 @@ async fn shutdown_lets_answers_in_flight_finish_then_returns() {
     let mut response = h.post("/api/chat", CHAT).await;
     first_line(&mut response).await;
     h.shutdown();
-    let rest = tokio::time::timeout(Duration::from_secs(5), response.text())
-        .await
-        .unwrap()
-        .unwrap();
+    let rest = rest_of(response).await;
     assert!(
         rest.lines().last().unwrap().contains(r#""done":true"#),
         "{rest}"
     );
 
-    let result = tokio::time::timeout(Duration::from_secs(5), &mut h.task)
-        .await
-        .unwrap()
-        .unwrap();
+    let result = ended(&mut h.task).await;
     assert!(result.is_ok());
     assert_eq!(h.engine.cancelled(), 0);
     assert!(
@@ -110,19 +104,13 @@ async fn shutdown_cuts_answers_still_running_after_the_grace_period() {
     first_line(&mut response).await;
     h.shutdown();
 
-    let rest = tokio::time::timeout(Duration::from_secs(5), response.text())
-        .await
-        .unwrap()
-        .unwrap();
+    let rest = rest_of(response).await;
     let last: serde_json::Value = serde_json::from_str(rest.lines().last().unwrap()).unwrap();
     assert!(
         last["error"].as_str().unwrap().contains("shutting down"),
         "{rest}"
     );
-    let result = tokio::time::timeout(Duration::from_secs(5), &mut h.task)
-        .await
-        .unwrap()
-        .unwrap();
+    let result = ended(&mut h.task).await;
     assert!(result.is_ok());
     h.engine.wait_cancelled(1).await;
 }
@@ -138,7 +126,7 @@ async fn a_configured_token_is_required_except_for_liveness() {
     };
     let h = Harness::with_config(Script::answer("gemma3:1b", &["x"]), config).await;
 
-    let refused = got(h.post("/api/chat", CHAT).await).await;
+    let refused = h.post_got("/api/chat", CHAT).await;
     assert_eq!(refused.status, 401);
     assert_eq!(refused.headers["www-authenticate"], "Bearer");
     assert!(serde_json::from_str::<serde_json::Value>(&refused.body).unwrap()["error"].is_string());
@@ -169,47 +157,34 @@ async fn a_configured_token_is_required_except_for_liveness() {
     assert_eq!(h.get("/").await.status(), 200);
 }
 
-#[tokio::test]
-async fn no_cors_headers_unless_origins_are_configured() {
-    let h = Harness::start(Script::default()).await;
+/// The `Access-Control-Allow-Origin` the proxy answers a GET from `origin` with.
+async fn allowed_origin(h: &Harness, origin: &str) -> Option<String> {
     let response = h
         .client
         .get(h.url("/api/tags"))
-        .header("Origin", "http://evil.example")
+        .header("Origin", origin)
         .send()
         .await
         .unwrap();
-    assert!(
-        response
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
+    let allowed = response.headers().get("access-control-allow-origin")?;
+    Some(allowed.to_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn no_cors_headers_unless_origins_are_configured() {
+    let h = Harness::start(Script::default()).await;
+    assert_eq!(allowed_origin(&h, "http://evil.example").await, None);
 
     let config = ProxyConfig {
         cors_origins: vec!["http://localhost:3000".into()],
         ..ProxyConfig::default()
     };
     let h = Harness::with_config(Script::default(), config).await;
-    let allowed = h
-        .client
-        .get(h.url("/api/tags"))
-        .header("Origin", "http://localhost:3000")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
-        "http://localhost:3000"
+        allowed_origin(&h, "http://localhost:3000").await.as_deref(),
+        Some("http://localhost:3000")
     );
-    let other = h
-        .client
-        .get(h.url("/api/tags"))
-        .header("Origin", "http://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert!(other.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(allowed_origin(&h, "http://evil.example").await, None);
     let preflight = h
         .client
         .request(reqwest::Method::OPTIONS, h.url("/api/chat"))

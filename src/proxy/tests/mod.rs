@@ -1,10 +1,14 @@
 //! The HTTP layer against a scripted engine: exact wire bytes, every error shape,
 //! cancellation and shutdown. The real engine is exercised in `tests/proxy`.
 
+#[path = "../../../tests/proxy/support/common.rs"]
+mod common;
 mod errors;
 mod lifecycle;
 mod python_clients;
 mod wire_format;
+
+pub use common::*;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -282,6 +286,11 @@ impl Harness {
             .unwrap()
     }
 
+    /// POST `body` as JSON to `path` and read the whole response.
+    pub async fn post_got(&self, path: &str, body: &str) -> Got {
+        got(self.post(path, body).await).await
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
@@ -316,75 +325,6 @@ pub async fn got(response: reqwest::Response) -> Got {
         headers,
         body,
     }
-}
-
-/// Keys of a JSON object in the order they appear on the wire.
-pub fn key_order(line: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut depth = 0usize;
-    let mut chars = line.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '{' | '[' => depth += 1,
-            '}' | ']' => depth -= 1,
-            '"' => {
-                let start = i + 1;
-                let mut end = start;
-                while let Some((j, c)) = chars.next() {
-                    if c == '\\' {
-                        chars.next();
-                    } else if c == '"' {
-                        end = j;
-                        break;
-                    }
-                }
-                if depth == 1 && chars.peek().map(|(_, c)| *c) == Some(':') {
-                    keys.push(line[start..end].to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    keys
-}
-
-/// Strict NDJSON: every line ends with `\n`, none is empty, each is one JSON object.
-pub fn ndjson(body: &str) -> Vec<serde_json::Value> {
-    assert!(
-        body.ends_with('\n'),
-        "NDJSON body must end with a newline: {body:?}"
-    );
-    body.lines()
-        .map(|line| {
-            assert!(!line.is_empty(), "empty NDJSON line in {body:?}");
-            let value: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("line {line:?} is not JSON: {e}"));
-            assert!(value.is_object(), "line {line:?} is not an object");
-            value
-        })
-        .collect()
-}
-
-/// Strict SSE: events are `data: …` lines separated by blank lines; returns the data
-/// payloads in order.
-pub fn sse(body: &str) -> Vec<String> {
-    assert!(
-        body.ends_with("\n\n"),
-        "SSE body must end with a blank line: {body:?}"
-    );
-    body.split_terminator("\n\n")
-        .map(|event| {
-            let data = event
-                .strip_prefix("data: ")
-                .unwrap_or_else(|| panic!("not a data event: {event:?}"));
-            assert!(!data.contains('\n'), "multi-line event {event:?}");
-            if data != "[DONE]" {
-                serde_json::from_str::<serde_json::Value>(data)
-                    .unwrap_or_else(|e| panic!("event {data:?} is not JSON: {e}"));
-            }
-            data.to_string()
-        })
-        .collect()
 }
 
 /// Whether a timestamp is RFC 3339 in UTC with at most nine fraction digits and no

@@ -4,30 +4,15 @@ use std::time::Duration;
 
 use super::*;
 
-const DONE_KEYS: [&str; 11] = [
-    "model",
-    "created_at",
-    "message",
-    "done",
-    "done_reason",
-    "total_duration",
-    "load_duration",
-    "prompt_eval_count",
-    "prompt_eval_duration",
-    "eval_count",
-    "eval_duration",
-];
-
 #[tokio::test]
 async fn chat_streams_ndjson_lines_ending_with_ollamas_done_line() {
     let h = Harness::start(Script::answer("gemma3:1b", &["Hel", "lo <b>"])).await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/api/chat",
             r#"{"model":"signalbox","messages":[{"role":"user","content":"hi"}]}"#,
         )
-        .await)
-    .await;
+        .await;
 
     assert_eq!(got.status, 200);
     assert_eq!(got.content_type, "application/x-ndjson");
@@ -65,13 +50,12 @@ async fn chat_streams_ndjson_lines_ending_with_ollamas_done_line() {
 #[tokio::test]
 async fn chat_with_stream_false_returns_one_object_with_the_whole_text() {
     let h = Harness::start(Script::answer("gemma2:2b", &["Ele", "ven."])).await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/api/chat",
             r#"{"model":"gemma2:2b","stream":false,"messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
 
     assert_eq!(got.status, 200);
     assert_eq!(got.content_type, "application/json; charset=utf-8");
@@ -89,13 +73,12 @@ async fn generate_streams_response_fields_and_omits_unknown_metrics() {
         answer.stats = FinalStats::default();
     }
     let h = Harness::start(script).await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/api/generate",
             r#"{"model":"gemma3:1b","prompt":"Say hi"}"#,
         )
-        .await)
-    .await;
+        .await;
 
     let lines = ndjson(&got.body);
     assert_eq!(
@@ -123,14 +106,13 @@ async fn generate_streams_response_fields_and_omits_unknown_metrics() {
 #[tokio::test]
 async fn openai_stream_sends_role_content_finish_usage_then_done() {
     let h = Harness::start(Script::answer("gemma3:1b", &["Ele", "ven"])).await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/v1/chat/completions",
             r#"{"model":"signalbox","stream":true,"stream_options":{"include_usage":true},
                 "messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
 
     assert_eq!(got.status, 200);
     assert_eq!(got.content_type, "text/event-stream");
@@ -177,13 +159,12 @@ async fn openai_stream_sends_role_content_finish_usage_then_done() {
 #[tokio::test]
 async fn openai_stream_without_usage_ends_finish_then_done() {
     let h = Harness::start(Script::answer("gemma3:1b", &["x"])).await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/v1/chat/completions",
             r#"{"model":"gemma3:1b","stream":true,"messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
     let events = sse(&got.body);
     assert_eq!(events.len(), 4, "{events:?}");
     assert!(!got.body.contains("usage"));
@@ -193,13 +174,12 @@ async fn openai_stream_without_usage_ends_finish_then_done() {
 #[tokio::test]
 async fn openai_without_stream_returns_a_completion() {
     let h = Harness::start(Script::answer("gemma2:2b", &["Ele", "ven."])).await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/v1/chat/completions",
             r#"{"model":"gemma2:2b","messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
     assert_eq!(got.status, 200);
     assert!(got.content_type.starts_with("application/json"));
     let v: serde_json::Value = serde_json::from_str(&got.body).unwrap();
@@ -276,13 +256,12 @@ async fn a_fallback_before_the_first_token_is_told_in_headers() {
         hang: false,
     };
     let h = Harness::start(script).await;
-    let got = got(h
-        .post(
+    let got = h
+        .post_got(
             "/api/chat",
             r#"{"model":"signalbox","messages":[{"role":"user","content":"q"}]}"#,
         )
-        .await)
-    .await;
+        .await;
     assert_eq!(got.headers["x-signalbox-model"], "gemma2:2b");
     assert_eq!(got.headers["x-signalbox-fallbacks"], "1");
     assert_eq!(got.headers["x-signalbox-fallback-from"], "gemma3:1b");
@@ -292,7 +271,7 @@ async fn a_fallback_before_the_first_token_is_told_in_headers() {
 #[tokio::test]
 async fn preload_call_answers_load_at_once() {
     let h = Harness::start(Script::default()).await;
-    let got = got(h.post("/api/chat", r#"{"model":"gemma3:1b"}"#).await).await;
+    let got = h.post_got("/api/chat", r#"{"model":"gemma3:1b"}"#).await;
     assert_eq!(got.status, 200);
     assert_eq!(got.content_type, "application/json; charset=utf-8");
     let v: serde_json::Value = serde_json::from_str(&got.body).unwrap();
@@ -355,21 +334,21 @@ async fn root_answers_get_and_head_like_ollama() {
 #[tokio::test]
 async fn show_describes_known_models_and_404s_others() {
     let h = Harness::start(Script::default()).await;
-    let shown = got(h.post("/api/show", r#"{"model":"signalbox"}"#).await).await;
+    let shown = h.post_got("/api/show", r#"{"model":"signalbox"}"#).await;
     assert_eq!(shown.status, 200);
     assert_eq!(
         key_order(&shown.body),
         ["details", "model_info", "capabilities", "modified_at"]
     );
-    let legacy = got(h.post("/api/show", r#"{"name":"gemma3:1b"}"#).await).await;
+    let legacy = h.post_got("/api/show", r#"{"name":"gemma3:1b"}"#).await;
     assert_eq!(legacy.status, 200);
-    let missing = got(h.post("/api/show", r#"{"model":"llama3.2"}"#).await).await;
+    let missing = h.post_got("/api/show", r#"{"model":"llama3.2"}"#).await;
     assert_eq!(missing.status, 404);
     assert_eq!(
         missing.body,
         r#"{"error":"model 'llama3.2:latest' not found"}"#
     );
-    let empty = got(h.post("/api/show", r#"{}"#).await).await;
+    let empty = h.post_got("/api/show", r#"{}"#).await;
     assert_eq!(
         (empty.status, empty.body.as_str()),
         (400, r#"{"error":"model is required"}"#)

@@ -1,4 +1,4 @@
-//! A raw HTTP/1.1 client and strict NDJSON, SSE and JSON-key-order readers.
+//! A raw HTTP/1.1 client.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -53,6 +53,18 @@ pub async fn raw(
     parse_response(&bytes)
 }
 
+/// `POST /api/chat` asking `model` about `prompt`, sent and read raw.
+pub async fn raw_chat(addr: SocketAddr, model: &str, prompt: &str, stream: bool) -> Raw {
+    raw(
+        addr,
+        "POST",
+        "/api/chat",
+        &[],
+        &chat_body(model, prompt, stream),
+    )
+    .await
+}
+
 fn parse_response(bytes: &[u8]) -> Raw {
     let split = bytes
         .windows(4)
@@ -105,74 +117,6 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         assert_eq!(&data[size..size + 2], b"\r\n", "chunk must end with CRLF");
         data = &data[size + 2..];
     }
-}
-
-/// Strict NDJSON: every line ends with `\n`, none is empty, each is one JSON object.
-pub fn ndjson(body: &str) -> Vec<serde_json::Value> {
-    assert!(
-        body.ends_with('\n'),
-        "NDJSON must end with a newline: {body:?}"
-    );
-    body.lines()
-        .map(|line| {
-            let v: serde_json::Value =
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
-            assert!(v.is_object(), "{line:?} is not an object");
-            v
-        })
-        .collect()
-}
-
-/// Strict SSE: `data: <payload>` events separated by blank lines; payloads are JSON
-/// except `[DONE]`.
-pub fn sse(body: &str) -> Vec<String> {
-    assert!(
-        body.ends_with("\n\n"),
-        "SSE must end with a blank line: {body:?}"
-    );
-    body.split_terminator("\n\n")
-        .map(|event| {
-            let data = event
-                .strip_prefix("data: ")
-                .unwrap_or_else(|| panic!("not a data event: {event:?}"));
-            assert!(!data.contains('\n'));
-            if data != "[DONE]" {
-                serde_json::from_str::<serde_json::Value>(data)
-                    .unwrap_or_else(|e| panic!("{data:?}: {e}"));
-            }
-            data.to_string()
-        })
-        .collect()
-}
-
-/// Keys of a JSON object in wire order (top level only).
-pub fn key_order(line: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut depth = 0usize;
-    let mut chars = line.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '{' | '[' => depth += 1,
-            '}' | ']' => depth -= 1,
-            '"' => {
-                let start = i + 1;
-                let mut end = start;
-                while let Some((j, c)) = chars.next() {
-                    if c == '\\' {
-                        chars.next();
-                    } else if c == '"' {
-                        end = j;
-                        break;
-                    }
-                }
-                if depth == 1 && chars.peek().map(|(_, c)| *c) == Some(':') {
-                    keys.push(line[start..end].to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    keys
 }
 
 pub fn chat_body(model: &str, prompt: &str, stream: bool) -> String {

@@ -1,9 +1,11 @@
 //! Test backends, engine and proxy set-up, a raw HTTP client and strict stream readers.
 
 mod backend;
+mod common;
 mod http;
 
 pub use backend::*;
+pub use common::*;
 pub use http::*;
 
 use std::net::SocketAddr;

@@ -92,54 +92,33 @@ fn chunk(head: &StreamHead, choice: Option<ChunkChoice<'_>>, usage: Option<Usage
     })
 }
 
+/// A chunk with its one choice: `role` and `content` in the delta, and `finish_reason`.
+fn choice_chunk(
+    head: &StreamHead,
+    role: Option<&'static str>,
+    content: Option<&str>,
+    finish_reason: Option<&str>,
+) -> String {
+    let choice = ChunkChoice {
+        index: 0,
+        delta: Delta { role, content },
+        finish_reason,
+    };
+    chunk(head, Some(choice), None)
+}
+
 /// The first chunk: the role alone.
 pub fn role_chunk(head: &StreamHead) -> String {
-    let delta = Delta {
-        role: Some("assistant"),
-        content: Some(""),
-    };
-    chunk(
-        head,
-        Some(ChunkChoice {
-            index: 0,
-            delta,
-            finish_reason: None,
-        }),
-        None,
-    )
+    choice_chunk(head, Some("assistant"), Some(""), None)
 }
 
 pub fn content_chunk(head: &StreamHead, text: &str) -> String {
-    let delta = Delta {
-        role: None,
-        content: Some(text),
-    };
-    chunk(
-        head,
-        Some(ChunkChoice {
-            index: 0,
-            delta,
-            finish_reason: None,
-        }),
-        None,
-    )
+    choice_chunk(head, None, Some(text), None)
 }
 
 /// The chunk with an empty delta and the finish reason.
 pub fn finish_chunk(head: &StreamHead, reason: &str) -> String {
-    let delta = Delta {
-        role: None,
-        content: None,
-    };
-    chunk(
-        head,
-        Some(ChunkChoice {
-            index: 0,
-            delta,
-            finish_reason: Some(reason),
-        }),
-        None,
-    )
+    choice_chunk(head, None, None, Some(reason))
 }
 
 /// The chunk with no choices and the token counts, sent before `[DONE]` when asked for.
