@@ -1,14 +1,15 @@
-//! Throughput of the stream decoders on answer-shaped input, in reads of several sizes.
+//! Throughput of the stream decoders on answer-shaped input, in reads of several sizes:
+//! 64 KiB (a fast local server), 1460 B (one TCP segment) and 7 B (the worst case).
 //!
-//! `cargo bench --bench decode` prints MB/s and lines (or events) per second.
+//! `cargo bench --bench decode`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use signalbox::backend::decode::{NdjsonDecoder, SseDecoder};
 
-const TOTAL: usize = 16 * 1024 * 1024;
+const TOTAL: usize = 1024 * 1024;
 
 fn ndjson_body() -> Vec<u8> {
     let line = r#"{"model":"gemma3:1b","created_at":"2026-08-21T09:14:02.118203771Z","message":{"role":"assistant","content":" token"},"done":false}"#;
@@ -26,22 +27,6 @@ fn repeat_to(unit: &str) -> Vec<u8> {
 
 fn reads(body: &[u8], size: usize) -> Vec<Bytes> {
     body.chunks(size).map(Bytes::copy_from_slice).collect()
-}
-
-/// Runs `decode` over the reads until at least a second has passed; returns the best pass.
-fn measure(reads: &[Bytes], mut decode: impl FnMut(&[Bytes]) -> usize) -> (Duration, usize) {
-    let mut best = Duration::MAX;
-    let mut items = 0;
-    let started = Instant::now();
-    for _ in 0..50 {
-        let pass = Instant::now();
-        items = black_box(decode(reads));
-        best = best.min(pass.elapsed());
-        if started.elapsed() > Duration::from_secs(1) {
-            break;
-        }
-    }
-    (best, items)
 }
 
 fn ndjson(reads: &[Bytes]) -> usize {
@@ -70,30 +55,25 @@ fn sse(reads: &[Bytes]) -> usize {
     events
 }
 
-fn report(name: &str, read: usize, bytes: usize, (took, items): (Duration, usize)) {
-    let secs = took.as_secs_f64();
-    println!(
-        "{name:6} reads of {read:>6} B: {:>8.0} MB/s, {:>6.2} M items/s ({items} items)",
-        bytes as f64 / secs / 1e6,
-        items as f64 / secs / 1e6,
-    );
-}
+/// Decodes every read; returns the items found.
+type Decode = fn(&[Bytes]) -> usize;
 
-fn main() {
-    let ndjson_body = ndjson_body();
-    let sse_body = sse_body();
-    for read in [64 * 1024, 1460, 7] {
-        report(
-            "ndjson",
-            read,
-            ndjson_body.len(),
-            measure(&reads(&ndjson_body, read), ndjson),
-        );
-        report(
-            "sse",
-            read,
-            sse_body.len(),
-            measure(&reads(&sse_body, read), sse),
-        );
+fn decoders(c: &mut Criterion) {
+    let bodies: [(&str, Vec<u8>, Decode); 2] =
+        [("ndjson", ndjson_body(), ndjson), ("sse", sse_body(), sse)];
+    for (name, body, decode) in bodies {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.sample_size(20);
+        for size in [64 * 1024, 1460, 7] {
+            let reads = reads(&body, size);
+            group.bench_with_input(BenchmarkId::new("reads of", size), &reads, |b, reads| {
+                b.iter(|| decode(reads))
+            });
+        }
+        group.finish();
     }
 }
+
+criterion_group!(benches, decoders);
+criterion_main!(benches);

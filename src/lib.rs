@@ -8,6 +8,7 @@
 pub mod app;
 pub mod ask;
 pub mod backend;
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod emulator;

@@ -42,6 +42,8 @@ enum Command {
     Emulate(signalbox::emulator::cli::EmulateArgs),
     /// Compare routing strategies on a simulated scenario, in virtual time.
     Simulate(signalbox::simulate::cli::SimulateArgs),
+    /// Measure signalbox's own cost under load: routed versus direct.
+    Bench(Box<signalbox::bench::cli::BenchArgs>),
 }
 
 #[derive(Args)]
@@ -113,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Simulate(args)) => signalbox::simulate::cli::run_cli(args).await,
+        Some(Command::Bench(args)) => signalbox::bench::cli::run_cli(*args).await,
         None => {
             let flags = Overrides {
                 listen: cli.listen.map(|addr| addr.to_string()),

@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use axum::Router as HttpRouter;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use futures_util::stream::BoxStream;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -205,6 +206,13 @@ impl Server {
             }
         };
         tracing::info!(addr = %local_addr, "proxy listening");
+        // Answers stream as many small writes; with Nagle's algorithm on, the last ones
+        // wait for the client's delayed ACK (40 ms on Linux) before they leave.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY on a proxy connection");
+            }
+        });
         let serving = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .into_future();
