@@ -29,7 +29,7 @@ pub struct CommonArgs {
     #[arg(long, global = true, value_name = "N", default_value_t = 0)]
     pub seed: u64,
 
-    /// Routing strategy (p95, round-robin, ...).
+    /// Routing strategy: peak-ewma (the default), ttft-ewma, p95 or round-robin.
     #[arg(long, global = true, value_name = "NAME")]
     pub strategy: Option<String>,
 
