@@ -91,3 +91,34 @@ async fn a_lagging_subscriber_is_told_and_recovers_from_the_next_snapshot() {
     }
     assert_eq!(successes, n);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_model_seen_cold_counts_as_loaded_once_it_has_answered() {
+    let (engine, _fakes) = engine(&config(2, limits(30, 30, 60)), Script::answer("ok", 1));
+    let cold = signalbox::events::Health::Ready {
+        server_version: Some("0.33.0".into()),
+        loaded: Some(false),
+        vram_bytes: None,
+        expires_in: None,
+    };
+    engine.set_health("a", cold.clone());
+    engine.set_health("b", cold.clone());
+
+    engine.submit(to("a", false)).answer().await.unwrap();
+
+    let snap = engine.snapshot();
+    let loaded = |name: &str| match &snap.model(name).unwrap().health {
+        Some(signalbox::events::Health::Ready { loaded, .. }) => *loaded,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(
+        loaded("a"),
+        Some(true),
+        "the model that answered is in memory"
+    );
+    assert_eq!(
+        loaded("b"),
+        Some(false),
+        "the one that did not is still cold"
+    );
+}

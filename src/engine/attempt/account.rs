@@ -12,7 +12,7 @@ use crate::engine::metrics::Sample;
 use crate::engine::routing::Observation;
 use crate::engine::slot::ModelSlot;
 use crate::engine::types::{AttemptError, RequestId};
-use crate::events::{AttemptTimings, Event, Outcome};
+use crate::events::{AttemptTimings, Event, Health, Outcome};
 
 /// How an admitted attempt ended, for the accounting.
 pub(super) enum End {
@@ -163,6 +163,11 @@ impl<'a> Attempt<'a> {
             match &end {
                 End::Success(sample) => {
                     st.metrics.record(now, *sample);
+                    // A model that just answered is in memory, whatever the last health
+                    // check saw; without this the view would call it cold until the next one.
+                    if let Some(Health::Ready { loaded, .. }) = &mut st.health {
+                        *loaded = loaded.map(|_| true);
+                    }
                     Some(Outcome::Success)
                 }
                 End::NotInstalled(e) => {
