@@ -144,6 +144,14 @@ impl EventBus {
         let _ = self.sender.send(event);
     }
 
+    /// Publish an event built only when someone listens: for events that cost allocations
+    /// to build, on paths every request takes.
+    pub fn publish_with(&self, build: impl FnOnce() -> Event) {
+        if self.sender.receiver_count() > 0 {
+            self.publish(build());
+        }
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
     }
@@ -157,5 +165,32 @@ impl EventBus {
 impl Default for EventBus {
     fn default() -> Self {
         EventBus::new(4096)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_with_builds_the_event_only_when_someone_listens() {
+        let bus = EventBus::new(8);
+        let mut built = 0;
+        bus.publish_with(|| {
+            built += 1;
+            Event::StrategyChanged { strategy: "p95" }
+        });
+        assert_eq!(built, 0, "nobody listens, so nothing is built");
+
+        let mut rx = bus.subscribe();
+        bus.publish_with(|| {
+            built += 1;
+            Event::StrategyChanged { strategy: "p95" }
+        });
+        assert_eq!(built, 1);
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(Event::StrategyChanged { strategy: "p95" })
+        ));
     }
 }

@@ -260,9 +260,8 @@ impl Inner {
 
     /// Publish a snapshot if anyone listens.
     fn publish_snapshot(&self) {
-        if self.bus.receiver_count() > 0 {
-            self.bus.publish(Event::Snapshot(Arc::new(self.snapshot())));
-        }
+        self.bus
+            .publish_with(|| Event::Snapshot(Arc::new(self.snapshot())));
     }
 }
 

@@ -79,7 +79,7 @@ fn announce(
         return;
     };
     let model = inner.models[first.index].name.clone();
-    inner.bus.publish(Event::Routed {
+    inner.bus.publish_with(|| Event::Routed {
         id,
         origin: request.origin.clone(),
         strategy,
@@ -175,7 +175,7 @@ pub(super) fn announce_fallback(
 ) {
     from.state().metrics.counters.fallbacks_from += 1;
     tracing::info!(id = id.0, from = &*from.name, to = &*next, %error, "fallback");
-    inner.bus.publish(Event::Fallback {
+    inner.bus.publish_with(|| Event::Fallback {
         id,
         from: from.name.clone(),
         to: next.clone(),
