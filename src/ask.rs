@@ -92,7 +92,10 @@ pub async fn run(
             }
         }
     }
-    anyhow::bail!("the engine ended the reply without an answer or an error")
+    anyhow::bail!(
+        "the engine ended the reply without an answer or an error; this is a bug in signalbox, \
+         please report it with the question you asked"
+    )
 }
 
 fn build_request(question: &str, options: &AskOptions) -> Request {

@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -25,7 +26,7 @@ struct Cli {
     /// Dashboard: also serve the Ollama- and OpenAI-compatible API on this address, and
     /// show its requests live. (`serve` runs the same API headless.)
     #[arg(long, value_name = "ADDR")]
-    listen: Option<std::net::SocketAddr>,
+    listen: Option<SocketAddr>,
 
     /// With --listen: allow a non-loopback address (a bearer token is then required).
     #[arg(long, requires = "listen")]
@@ -116,55 +117,78 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Simulate(args)) => signalbox::simulate::cli::run_cli(args).await,
         Some(Command::Bench(args)) => signalbox::bench::cli::run_cli(*args).await,
-        None => {
-            let flags = Overrides {
-                listen: cli.listen.map(|addr| addr.to_string()),
-                allow_remote: cli.allow_remote.then_some(true),
-                ..Overrides::default()
-            };
-            let prepared = app::prepare(&cli.common, flags, AutoDemo::WhenNothingAnswers).await?;
-            let log = &prepared.config.log;
-            let (log_path, _log_guard) = tui::init_logging(log.file.clone(), &log.level)?;
-            let _health = prepared.start_health_checks();
+        None => run_dashboard(&cli.common, cli.listen, cli.allow_remote).await,
+    }
+}
 
-            // Bind the API before the screen takes over, so a busy port is reported plainly.
-            let mut banner = prepared.banner.clone();
-            let api = match cli.listen {
-                Some(_) => {
-                    let server =
-                        Server::bind(prepared.engine.clone(), prepared.config.proxy.clone())
-                            .await?
-                            .log_content(prepared.config.log.log_content);
-                    let line = format!("API at http://{}", server.local_addr());
-                    banner = Some(banner.map_or(line.clone(), |b| format!("{b} {line}")));
-                    let stop = CancellationToken::new();
-                    let stopped = stop.clone();
-                    let task =
-                        tokio::spawn(async move { server.run(stopped.cancelled_owned()).await });
-                    Some((stop, task))
-                }
-                None => None,
-            };
+/// The dashboard, with the HTTP API beside it when `listen` is given.
+async fn run_dashboard(
+    common: &CommonArgs,
+    listen: Option<SocketAddr>,
+    allow_remote: bool,
+) -> anyhow::Result<ExitCode> {
+    let flags = Overrides {
+        listen: listen.map(|addr| addr.to_string()),
+        allow_remote: allow_remote.then_some(true),
+        ..Overrides::default()
+    };
+    let prepared = app::prepare(common, flags, AutoDemo::WhenNothingAnswers).await?;
+    let log = &prepared.config.log;
+    let (log_path, _log_guard) = tui::init_logging(log.file.clone(), &log.level)?;
+    let _health = prepared.start_health_checks();
 
-            let options = TuiOptions {
-                log_path: Some(log_path),
-                banner,
-                no_color: false,
-            };
-            // `prepared` (and the demo's emulator in it) lives until the dashboard closes.
-            let result = tui::run(prepared.engine.clone(), options).await;
-            if let Some((stop, task)) = api {
-                stop.cancel();
-                match task.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => eprintln!("signalbox: the API server failed: {error:#}"),
-                    Err(error) => {
-                        eprintln!("signalbox: the API server task ended abnormally: {error}")
-                    }
-                }
-            }
-            result?;
-            Ok(ExitCode::SUCCESS)
+    // Bind the API before the screen takes over, so a busy port is reported plainly.
+    let mut banner = prepared.banner.clone();
+    let api = match listen {
+        Some(_) => {
+            let api = Api::start(&prepared).await?;
+            let line = format!("API at http://{}", api.addr);
+            banner = Some(banner.map_or(line.clone(), |b| format!("{b} {line}")));
+            Some(api)
+        }
+        None => None,
+    };
+
+    let options = TuiOptions {
+        log_path: Some(log_path),
+        banner,
+        no_color: false,
+    };
+    // `prepared` (and the demo's emulator in it) lives until the dashboard closes.
+    let result = tui::run(prepared.engine.clone(), options).await;
+    if let Some(api) = api {
+        api.stop().await;
+    }
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The HTTP API served beside the dashboard.
+struct Api {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Api {
+    async fn start(prepared: &app::Prepared) -> anyhow::Result<Api> {
+        let server = Server::bind(prepared.engine.clone(), prepared.config.proxy.clone())
+            .await?
+            .log_content(prepared.config.log.log_content);
+        let addr = server.local_addr();
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move { server.run(stopped.cancelled_owned()).await });
+        Ok(Api { addr, stop, task })
+    }
+
+    /// Stop accepting, let answers in flight drain, and say if the server failed.
+    async fn stop(self) {
+        self.stop.cancel();
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("signalbox: the API server failed: {error:#}"),
+            Err(error) => eprintln!("signalbox: the API server task ended abnormally: {error}"),
         }
     }
 }
